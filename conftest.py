@@ -1,0 +1,172 @@
+"""Fixtures shared by every app's tests.
+
+The suite runs on the embedded default (SQLite, local files, eager tasks) and, when
+CI sets the variables, on PostgreSQL, Redis, a real Celery worker and SeaweedFS,
+which the session starts itself when STORAGE_BACKEND=s3 and no endpoint is given.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import TestCase, override_settings
+from rest_framework.test import APIClient
+
+from storage_site.celery import app as celery_app
+
+TEST_BUCKET = "stratus-test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def storage_backend(tmp_path_factory):
+    """Point the default storage at a scratch place: a temp folder, or a bucket on SeaweedFS."""
+    if settings.STORAGE_BACKEND == "s3":
+        options = dict(settings.STORAGES["default"]["OPTIONS"])
+        weed = None
+        if not os.environ.get("AWS_S3_ENDPOINT_URL"):
+            from storage_site.testing.seaweedfs import SeaweedFS
+
+            weed = SeaweedFS().start()
+            weed.create_bucket(TEST_BUCKET)
+            options.update(endpoint_url=weed.endpoint_url, access_key=weed.access_key,
+                           secret_key=weed.secret_key, bucket_name=TEST_BUCKET)
+        storages = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
+        with override_settings(STORAGES=storages):
+            yield "s3"
+        if weed:
+            weed.stop()
+    else:
+        location = tmp_path_factory.mktemp("media")
+        storages = {**settings.STORAGES, "default": {**settings.STORAGES["default"],
+                                                     "OPTIONS": {"location": str(location)}}}
+        with override_settings(STORAGES=storages):
+            yield "local"
+
+
+@pytest.fixture(autouse=True)
+def _test_defaults(settings, tmp_path):
+    from django.core.cache import cache
+
+    cache.clear()  # throttles and counters start fresh in every test
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.WHATSAPP_BACKEND = "file"
+    settings.WHATSAPP_FILE_PATH = str(tmp_path / "whatsapp.jsonl")
+    # Tasks run in process unless a test asks for the real worker.
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+class Client(APIClient):
+    """An API client whose requests run on-commit callbacks, as a committed request would."""
+
+    def generic(self, *args, **kwargs):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return super().generic(*args, **kwargs)
+
+
+@pytest.fixture
+def api_client():
+    return Client()
+
+
+@pytest.fixture
+def whatsapp_outbox(settings):
+    """The messages the file backend wrote, newest last."""
+
+    def read(phone: str | None = None) -> list[dict]:
+        path = Path(settings.WHATSAPP_FILE_PATH)
+        if not path.exists():
+            return []
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [m for m in lines if phone is None or m["phone"] == phone]
+
+    return read
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user()
+
+
+def _bearer_client(user) -> Client:
+    from accounts.models import Client as SessionClient
+    from accounts.services import _sign_in
+
+    client = Client()
+    client.sign_in = _sign_in(user, client=SessionClient.WEB, ip_address="127.0.0.1", user_agent="pytest")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {client.sign_in.access}")
+    return client
+
+
+@pytest.fixture
+def auth_client(user):
+    return _bearer_client(user)
+
+
+@pytest.fixture
+def other_client(other_user):
+    return _bearer_client(other_user)
+
+
+@pytest.fixture
+def client_for():
+    return _bearer_client
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path):
+    """A real `celery worker` process on the configured broker and the test database.
+
+    Tasks are sent through the broker (not run in process) while it is in use.
+    """
+    import subprocess
+    import sys
+    import time
+
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs CELERY_BROKER_URL (a real broker)")
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        pytest.skip("a worker process cannot share the in-memory SQLite test database")
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        WHATSAPP_BACKEND=settings.WHATSAPP_BACKEND,
+        WHATSAPP_FILE_PATH=settings.WHATSAPP_FILE_PATH,
+    )
+    log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "storage_site", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    celery_app.conf.task_always_eager = False
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=1):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            pytest.fail("Celery worker did not start:\n" + (tmp_path / "worker.log").read_text()[-3000:])
+    try:
+        yield worker
+    finally:
+        celery_app.conf.task_always_eager = True
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()

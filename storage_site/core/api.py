@@ -1,0 +1,99 @@
+"""Small pieces every API module shares: the primary envelope, dialect base views,
+lenient parsers, the client address."""
+
+import json
+
+from django.conf import settings
+from django.http import QueryDict
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser, ParseError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
+    """The primary API's success envelope (DESIGN.md §7)."""
+    body = {"success": True}
+    if message:
+        body["message"] = message
+    if data is not None:
+        body["data"] = data
+    return Response(body, status=status)
+
+
+class PrimaryView(APIView):
+    error_dialect = "primary"
+
+
+class StreamVaultView(APIView):
+    error_dialect = "streamvault"
+
+
+class FileAgoView(APIView):
+    error_dialect = "fileago"
+
+
+def client_ip(request) -> str | None:
+    """The caller's address: REMOTE_ADDR, or the entry NUM_PROXIES from the end of
+    X-Forwarded-For when the server sits behind that many trusted proxies."""
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-min(proxies, len(hops))]
+    return request.META.get("REMOTE_ADDR")
+
+
+def user_agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:300]
+
+
+class LenientJSONParser(BaseParser):
+    """JSON sent with a form content type, as `curl -d '{...}'` does (FileAgo's
+    own examples); a real form body still parses as a form."""
+
+    media_type = "application/x-www-form-urlencoded"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream else b""
+        text = raw.decode(parser_context.get("encoding", "utf-8") if parser_context else "utf-8", errors="replace")
+        stripped = text.lstrip()
+        if stripped.startswith("{"):
+            try:
+                return json.loads(stripped)
+            except ValueError as exc:
+                raise ParseError(f"JSON parse error - {exc}") from None
+        return QueryDict(text)
+
+
+# --- schema helpers -------------------------------------------------------------
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable error code, e.g. INVALID_TOKEN.")
+    message = serializers.CharField()
+    details = serializers.DictField(required=False)
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = ErrorBodySerializer()
+
+
+class MessageSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+def envelope(name: str, data):
+    """Document `{"success": true, "data": <data>}` for the primary API."""
+    return inline_serializer(name=name, fields={
+        "success": serializers.BooleanField(),
+        "message": serializers.CharField(required=False),
+        "data": data,
+    })
+
+
+PRIMARY_ERRORS = {400: ErrorEnvelopeSerializer, 401: ErrorEnvelopeSerializer, 404: ErrorEnvelopeSerializer,
+                  429: ErrorEnvelopeSerializer}

@@ -1,0 +1,251 @@
+"""Stratus settings: everything comes from the environment (DESIGN.md §5).
+
+With nothing set, the server runs on the embedded default: SQLite and files under
+DATA_DIR, Celery tasks in process, WhatsApp messages to the console.
+"""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=True)
+DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _dev_secret_key() -> str:
+    """A key generated once per DATA_DIR, so tokens survive a restart in development."""
+    path = DATA_DIR / ".secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = _dev_secret_key()
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "storages",
+    "storage_site.core",
+    "accounts",
+    "folders",
+    "files",
+    "backups",
+    "previews",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "storage_site.urls"
+WSGI_APPLICATION = "storage_site.wsgi.application"
+ASGI_APPLICATION = "storage_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+# No ATOMIC_REQUESTS: it would hold a transaction open while bytes stream.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Storage ------------------------------------------------------------------
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")
+if STORAGE_BACKEND == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME", default="stratus"),
+            "region_name": env("AWS_S3_REGION_NAME", default="us-east-1"),
+            "file_overwrite": False,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+        },
+    }
+elif STORAGE_BACKEND == "local":
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "media")},
+    }
+else:
+    raise ImproperlyConfigured("STORAGE_BACKEND must be 'local' or 's3'.")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Cache (throttles, OTP counters) -----------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+# No broker: run tasks in process (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST framework, JWT, schema ----------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "storage_site.core.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        # Per client IP, on every sign-in endpoint.
+        "otp_request": env("THROTTLE_OTP_REQUEST", default="10/min"),
+        "otp_verify": env("THROTTLE_OTP_VERIFY", default="20/min"),
+        "password_login": env("THROTTLE_PASSWORD_LOGIN", default="20/min"),
+        "token_refresh": env("THROTTLE_TOKEN_REFRESH", default="60/min"),
+        "register": env("THROTTLE_REGISTER", default="10/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Trusted reverse proxies in front of the server; 0 = use the peer address, so
+    # a client cannot dodge per-IP throttles with a forged X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+}
+
+ACCESS_TOKEN_LIFETIME = timedelta(hours=24)
+SESSION_LIFETIME = timedelta(days=env.int("SESSION_LIFETIME_DAYS", default=30))
+SIMPLE_JWT = {
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "ACCESS_TOKEN_LIFETIME": ACCESS_TOKEN_LIFETIME,
+    "REFRESH_TOKEN_LIFETIME": SESSION_LIFETIME,
+    "USER_ID_FIELD": "uuid",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+    "LEEWAY": 0,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stratus API",
+    "DESCRIPTION": (
+        "Self-hosted, S3-native cloud storage. One domain served through four client APIs: "
+        "LayoodStorage (`/api/...`, the primary API), MegaVault mobile (`/api/mobile/...`), "
+        "StreamVault (`/storage/api/v3|v5/`, `/api/v4/`) and FileAgo (`/auth`, `/api/nodes/...`).\n\n"
+        "Primary API answers `{\"success\": true, \"data\": ...}`; errors are "
+        "`{\"success\": false, \"error\": {\"code\", \"message\"}}`. Sign-in endpoints are throttled "
+        "per client IP (429 with `Retry-After`)."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Accounts -----------------------------------------------------------------
+DEFAULT_STORAGE_QUOTA = env.int("DEFAULT_STORAGE_QUOTA", default=5 * 1024**3)
+OTP_TTL = timedelta(minutes=5)
+OTP_MAX_ATTEMPTS = 5  # wrong codes before a challenge locks
+OTP_MAX_FAILURES_PER_HOUR = 100  # per phone, whatever the source address
+OTP_RESEND_INTERVAL = timedelta(seconds=30)
+OTP_MAX_SENDS_PER_HOUR = 6  # the first code and five resends
+
+WHATSAPP_BACKEND = env("WHATSAPP_BACKEND", default="console")
+WHATSAPP_FILE_PATH = env("WHATSAPP_FILE_PATH", default=str(DATA_DIR / "whatsapp.jsonl"))
+AISENSY_API_URL = env("AISENSY_API_URL", default="https://backend.aisensy.com/campaign/t1/api/v2")
+AISENSY_API_KEY = env("AISENSY_API_KEY", default="")
+AISENSY_CAMPAIGN_NAME = env("AISENSY_CAMPAIGN_NAME", default="stratus_otp")
+AISENSY_USER_NAME = env("AISENSY_USER_NAME", default="Stratus")
+AISENSY_TIMEOUT = env.float("AISENSY_TIMEOUT", default=10.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_CONTENT_TYPE_NOSNIFF = True

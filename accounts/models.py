@@ -59,7 +59,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, editable=False, help_text="Follows the role: admins are staff.")
     storage_quota = models.BigIntegerField(default=0, help_text="Bytes this user may store.")
-    storage_used = models.BigIntegerField(default=0, help_text="Bytes this user stores now.")
+    storage_used = models.BigIntegerField(default=0, help_text="Bytes stored now: live files, old versions and trash.")
+    storage_reserved = models.BigIntegerField(default=0, help_text="Bytes held for uploads in progress.")
     fileaccesskey = models.CharField(max_length=64, unique=True, default=_new_fileaccesskey, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -74,6 +75,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(storage_used__gte=0), name="%(app_label)s_%(class)s_used_not_negative"),
+            models.CheckConstraint(condition=Q(storage_reserved__gte=0),
+                                   name="%(app_label)s_%(class)s_reserved_not_negative"),
         ]
 
     def __str__(self) -> str:

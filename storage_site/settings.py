@@ -116,6 +116,8 @@ STATIC_ROOT = DATA_DIR / "static"
 # --- Storage ------------------------------------------------------------------
 STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")
 if STORAGE_BACKEND == "s3":
+    from boto3.s3.transfer import TransferConfig
+
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -129,6 +131,9 @@ if STORAGE_BACKEND == "s3":
             "querystring_auth": True,
             "addressing_style": "path",
             "signature_version": "s3v4",
+            # 8 MiB parts, at most 4 in flight: fast, and memory stays flat.
+            "transfer_config": TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2,
+                                              max_concurrency=4),
         },
     }
 elif STORAGE_BACKEND == "local":
@@ -183,6 +188,7 @@ REST_FRAMEWORK = {
         "password_login": env("THROTTLE_PASSWORD_LOGIN", default="20/min"),
         "token_refresh": env("THROTTLE_TOKEN_REFRESH", default="60/min"),
         "register": env("THROTTLE_REGISTER", default="10/min"),
+        "share_password": env("THROTTLE_SHARE_PASSWORD", default="10/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Trusted reverse proxies in front of the server; 0 = use the peer address, so
@@ -220,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "UploadConflictEnum": ["version", "rename", "error"],
+        "ConflictEnum": ["rename", "error"],
+    },
 }
 
 # --- Accounts -----------------------------------------------------------------
@@ -249,3 +259,17 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Files --------------------------------------------------------------------
+UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=100 * 1024**2)  # POST /api/files/upload
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
+VERSION_KEEP_MAX = env.int("VERSION_KEEP_MAX", default=20)  # per file, 0 = no limit
+VERSION_KEEP_DAYS = env.int("VERSION_KEEP_DAYS", default=0)  # 0 = keep regardless of age
+
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-trash": {"task": "files.tasks.trash_purge_expired_task", "schedule": 3600.0},
+    "prune-versions": {"task": "files.tasks.versions_prune_task", "schedule": 6 * 3600.0},
+    "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
+}

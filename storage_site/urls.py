@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
+    path("", include("folders.api.urls")),
+    path("", include("files.api.urls")),
 ]
 
 handler404 = "storage_site.core.views.not_found"

@@ -9,7 +9,10 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser, ParseError
 from rest_framework.response import Response
+from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
+
+from .pagination import PrimaryPagination
 
 
 def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
@@ -24,6 +27,21 @@ def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
 
 class PrimaryView(APIView):
     error_dialect = "primary"
+
+
+class PrimaryListView(ListAPIView):
+    """A paginated list in the primary envelope. Subclasses implement `listing()`."""
+
+    error_dialect = "primary"
+    pagination_class = PrimaryPagination
+
+    def listing(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return self.serializer_class.Meta.model.objects.none()
+        return self.listing()
 
 
 class StreamVaultView(APIView):

@@ -154,3 +154,45 @@ def exception_handler(exc, context):
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+class InvalidName(ApplicationError):
+    status_code = 400
+    code = "INVALID_NAME"
+    message = "This name is not allowed."
+
+
+class NameConflict(ApplicationError):
+    status_code = 409
+    code = "NAME_CONFLICT"
+    message = "An item with this name already exists here."
+
+
+class InvalidMove(ApplicationError):
+    status_code = 400
+    code = "INVALID_MOVE"
+    message = "A folder cannot be moved or copied into itself."
+
+
+class QuotaExceeded(ApplicationError):
+    status_code = 413
+    code = "STORAGE_QUOTA_EXCEEDED"
+    message = "Storage quota exceeded."
+
+
+class FileTooLarge(ApplicationError):
+    status_code = 413
+    code = "FILE_TOO_LARGE"
+    message = "File too large."
+
+
+class StorageUnavailable(ApplicationError):
+    status_code = 503
+    code = "STORAGE_UNAVAILABLE"
+    message = "The storage service is unavailable. Try again later."
+
+
+class ShareGone(ApplicationError):
+    status_code = 410
+    code = "SHARE_EXPIRED"
+    message = "This link has expired or reached its download limit."

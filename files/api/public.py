@@ -1,0 +1,70 @@
+"""The public side of share links: no account, just the link's token."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.throttling import ScopedRateThrottle
+
+from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
+
+from ..services import shares, versions
+from . import downloads
+from .serializers import SharePasswordSerializer
+
+ERRORS = {401: ErrorEnvelopeSerializer, 404: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
+          429: ErrorEnvelopeSerializer}
+GRANT = OpenApiParameter("grant", str, description="From `/unlock`, for password-protected links "
+                                                   "(or header `X-Share-Grant`).")
+
+
+class _Public(PrimaryView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+
+class PublicShareView(_Public):
+    @extend_schema(tags=["public"], summary="What a link points to",
+                   responses={200: envelope("PublicShare", inline_serializer("PublicShareData", fields={
+                       "name": serializers.CharField(), "size": serializers.IntegerField(),
+                       "mimeType": serializers.CharField(), "hasPassword": serializers.BooleanField(),
+                       "expiresAt": serializers.DateTimeField(allow_null=True)})), **ERRORS},
+                   description="404 for unknown or revoked links, 410 when expired or used up.")
+    def get(self, request, token):
+        link = shares.share_resolve(token=token)
+        return ok({"name": link.node.name, "size": link.node.size, "mimeType": link.node.mime_type,
+                   "hasPassword": link.has_password, "expiresAt": link.expires_at})
+
+
+class PublicShareUnlockView(_Public):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "share_password"
+
+    @extend_schema(tags=["public"], request=SharePasswordSerializer, summary="Give a link's password",
+                   responses={200: envelope("ShareGrant", inline_serializer("ShareGrantData", fields={
+                       "grant": serializers.CharField(), "expiresIn": serializers.IntegerField()})), **ERRORS},
+                   description="Returns a grant for downloads (valid 1 hour, ended by a password change). "
+                               "Throttled per address and per link.")
+    def post(self, request, token):
+        link = shares.share_resolve(token=token)
+        payload = SharePasswordSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        grant = shares.share_unlock(link=link, password=payload.validated_data["password"])
+        return ok({"grant": grant, "expiresIn": shares.GRANT_MAX_AGE})
+
+
+class PublicShareDownloadView(_Public):
+    @extend_schema(tags=["public"], parameters=[GRANT], summary="Download through a link",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              (206, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+                   description="Streams the file's current content; `Range` supported. A request from byte 0 "
+                               "counts as one download against `maxDownloads`.")
+    def get(self, request, token):
+        link = shares.share_resolve(token=token)
+        shares.share_authorize(link=link, grant=request.query_params.get("grant")
+                               or request.headers.get("X-Share-Grant"))
+        range_header = request.headers.get("Range", "")
+        if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
+            shares.share_count_download(link=link)
+        version = versions.version_get(node=link.node, number=link.node.version)
+        return downloads.stream_version(request, version, name=link.node.name)

@@ -1,0 +1,41 @@
+"""Every route of the files app, grouped by surface."""
+
+from django.urls import path
+
+from . import public, views
+
+app_name = "files"
+
+primary = [
+    path("api/files/upload", views.FileUploadView.as_view(), name="upload"),
+    path("api/files/list", views.FileListView.as_view(), name="list"),
+    path("api/files/<str:id>/download", views.FileDownloadView.as_view(), name="download"),
+    path("api/files/<str:id>/delete", views.FileDeleteView.as_view(), name="delete"),
+    path("api/files/<str:id>/info", views.FileInfoView.as_view(), name="info"),
+    path("api/files/<str:id>/share", views.FileShareView.as_view(), name="share"),
+    path("api/files/<str:id>/rename", views.FileRenameView.as_view(), name="rename"),
+    path("api/files/<str:id>/move", views.FileMoveView.as_view(), name="move"),
+    path("api/files/<str:id>/copy", views.FileCopyView.as_view(), name="copy"),
+    path("api/files/<str:id>/star", views.FileStarView.as_view(), name="star"),
+    path("api/files/<str:id>/versions", views.VersionListView.as_view(), name="versions"),
+    path("api/files/<str:id>/versions/<str:number>/download", views.VersionDownloadView.as_view(),
+         name="version-download"),
+    path("api/files/<str:id>/versions/<str:number>/restore", views.VersionRestoreView.as_view(),
+         name="version-restore"),
+    path("api/folders/<str:id>/copy", views.FolderCopyView.as_view(), name="folder-copy"),
+    path("api/search", views.SearchView.as_view(), name="search"),
+    path("api/shares/<str:share_id>", views.ShareDetailView.as_view(), name="share-detail"),
+    path("api/trash", views.TrashListView.as_view(), name="trash"),
+    path("api/trash/<str:node_id>/restore", views.TrashRestoreView.as_view(), name="trash-restore"),
+    path("api/trash/<str:node_id>", views.TrashPurgeView.as_view(), name="trash-purge"),
+    path("api/user/storage-stats", views.StorageStatsView.as_view(), name="storage-stats"),
+]
+
+public_routes = [
+    path("api/public/shares/<str:token>", public.PublicShareView.as_view(), name="public-share"),
+    path("api/public/shares/<str:token>/unlock", public.PublicShareUnlockView.as_view(), name="public-unlock"),
+    path("api/public/shares/<str:token>/download", public.PublicShareDownloadView.as_view(),
+         name="public-download"),
+]
+
+urlpatterns = primary + public_routes

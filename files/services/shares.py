@@ -1,0 +1,116 @@
+"""Public links: create, change, revoke, and the checks a public request passes."""
+
+from datetime import timedelta
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core import signing
+from django.core.cache import cache
+from django.db.models import F, Q
+from django.utils import timezone
+
+from folders.models import Node
+from storage_site.core.exceptions import ApplicationError, NotFound, ShareGone, TooManyAttempts
+
+from ..models import ShareLink
+
+GRANT_SALT = "files.share-grant"
+GRANT_MAX_AGE = 3600
+PASSWORD_FAILURES_PER_LINK = 20  # per 10 minutes, whatever the source address
+FAILURE_WINDOW = 600
+
+
+def share_create(*, user, node: Node, expires_in: int | None = None, password: str | None = None,
+                 max_downloads: int | None = None) -> ShareLink:
+    if node.is_folder:
+        raise ApplicationError("Only files can be shared by link.", code="NOT_A_FILE")
+    return ShareLink.objects.create(
+        node=node, created_by=user,
+        expires_at=timezone.now() + timedelta(seconds=expires_in) if expires_in else None,
+        password_hash=make_password(password) if password else "",
+        max_downloads=max_downloads,
+    )
+
+
+def share_get(*, user, share_id) -> ShareLink:
+    try:
+        share_id = int(share_id)
+    except (TypeError, ValueError):
+        raise NotFound("Link not found.") from None
+    link = ShareLink.objects.for_owner(user).select_related("node").filter(pk=share_id).first()
+    if link is None:
+        raise NotFound("Link not found.")
+    return link
+
+
+_UNSET = object()
+
+
+def share_update(*, link: ShareLink, password=_UNSET, expires_in=_UNSET, max_downloads=_UNSET) -> ShareLink:
+    fields = []
+    if password is not _UNSET:
+        link.password_hash = make_password(password) if password else ""
+        link.password_version = F("password_version") + 1  # earlier grants stop working
+        fields += ["password_hash", "password_version"]
+    if expires_in is not _UNSET:
+        link.expires_at = timezone.now() + timedelta(seconds=expires_in) if expires_in else None
+        fields.append("expires_at")
+    if max_downloads is not _UNSET:
+        link.max_downloads = max_downloads
+        fields.append("max_downloads")
+    if fields:
+        link.save(update_fields=fields)
+        link.refresh_from_db()
+    return link
+
+
+def share_revoke(*, link: ShareLink) -> None:
+    ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- the public side ------------------------------------------------------------------
+
+def share_resolve(*, token: str) -> ShareLink:
+    """The live link for a token: unknown, revoked or trashed → 404; expired or used up → 410."""
+    link = ShareLink.objects.select_related("node").filter(token=token).first() if token else None
+    if link is None or link.revoked_at is not None or link.node.trashed_at is not None:
+        raise NotFound("Link not found.")
+    if link.is_expired or link.is_exhausted:
+        raise ShareGone()
+    return link
+
+
+def share_unlock(*, link: ShareLink, password: str) -> str:
+    """Check a link's password and hand out a grant for its downloads (1 hour)."""
+    key = f"share-failures:{link.pk}"
+    if cache.get(key, 0) >= PASSWORD_FAILURES_PER_LINK:
+        raise TooManyAttempts("Too many wrong passwords for this link. Try again later.", retry_after=FAILURE_WINDOW)
+    if not link.has_password or not check_password(password, link.password_hash):
+        cache.add(key, 0, FAILURE_WINDOW)
+        cache.incr(key)
+        raise ApplicationError("Wrong password.", code="SHARE_PASSWORD_INVALID", status_code=401)
+    return signing.dumps({"link": link.pk, "pv": link.password_version}, salt=GRANT_SALT)
+
+
+def share_authorize(*, link: ShareLink, grant: str | None) -> None:
+    """A password-protected link needs a grant made under its current password."""
+    if not link.has_password:
+        return
+    if not grant:
+        raise ApplicationError("This link needs a password.", code="SHARE_PASSWORD_REQUIRED", status_code=401)
+    try:
+        data = signing.loads(grant, salt=GRANT_SALT, max_age=GRANT_MAX_AGE)
+    except signing.BadSignature:
+        raise ApplicationError("The grant is invalid or has expired.", code="SHARE_PASSWORD_REQUIRED",
+                               status_code=401) from None
+    if data.get("link") != link.pk or data.get("pv") != link.password_version:
+        raise ApplicationError("The grant is no longer valid.", code="SHARE_PASSWORD_REQUIRED", status_code=401)
+
+
+def share_count_download(*, link: ShareLink) -> None:
+    """Count one download, atomically refusing past the limit."""
+    counted = ShareLink.objects.filter(
+        Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")),
+        pk=link.pk, revoked_at__isnull=True,
+    ).update(download_count=F("download_count") + 1)
+    if not counted:
+        raise ShareGone()

@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from ..models import Node
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    """A file or folder as the primary API shows it."""
+
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    type = serializers.CharField(source="kind")
+    parentId = serializers.SerializerMethodField()
+    mimeType = serializers.CharField(source="mime_type")
+    isStarred = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    class Meta:
+        model = Node
+        fields = ["id", "name", "type", "parentId", "size", "mimeType", "category", "version", "sha256",
+                  "isStarred", "createdAt", "updatedAt"]
+
+    def get_parentId(self, node) -> str | None:
+        parent_uuid = getattr(node, "parent_uuid", None)
+        if parent_uuid is None and node.parent_id and not hasattr(node, "parent_uuid"):
+            parent_uuid = node.parent.uuid
+        return str(parent_uuid) if parent_uuid else None
+
+    def get_isStarred(self, node) -> bool:
+        if hasattr(node, "is_starred"):
+            return bool(node.is_starred)
+        request = self.context.get("request")
+        return bool(request) and node.stars.filter(user=request.user).exists()
+
+
+class BreadcrumbSerializer(serializers.ModelSerializer):
+    id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Node
+        fields = ["id", "name"]
+
+    def get_id(self, node) -> str:
+        return "root" if node.is_home else str(node.uuid)
+
+    def to_representation(self, node):
+        data = super().to_representation(node)
+        if node.is_home:
+            data["name"] = "Home"
+        return data
+
+
+CONFLICT_HELP = ("What to do when the name exists: `version` (default for uploads: the upload becomes a new "
+                 "version of that file), `rename` (keep both: `name (1).ext`), `error` (409 NAME_CONFLICT).")
+
+
+class NameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=1024, trim_whitespace=False)
+    onConflict = serializers.ChoiceField(["rename", "error"], default="error", help_text=CONFLICT_HELP)
+
+
+class TargetSerializer(serializers.Serializer):
+    folderId = serializers.CharField(help_text="Target folder UUID, or `root`.")
+    name = serializers.CharField(required=False, max_length=1024, trim_whitespace=False)
+    onConflict = serializers.ChoiceField(["rename", "error"], default="error", help_text=CONFLICT_HELP)
+
+
+class StarSerializer(serializers.Serializer):
+    starred = serializers.BooleanField(default=True)
+
+
+class FolderCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=1024, trim_whitespace=False)
+    parentId = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                     help_text="Parent folder UUID; omitted = home.")
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    onConflict = serializers.ChoiceField(["rename", "error"], default="error", help_text=CONFLICT_HELP)

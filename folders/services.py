@@ -1,0 +1,300 @@
+"""Every write to the tree: names, folders, renames, moves, trash, stars, journal.
+
+File-specific writes (uploads, versions, copies, purge) live in `files.services`
+and call these for the tree part.
+"""
+
+import re
+import unicodedata
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum, Value
+from django.db.models.functions import Concat, Substr
+from django.utils import timezone
+
+from storage_site.core.exceptions import InvalidMove, InvalidName, NameConflict, NotFound
+
+from .models import Change, ChangeAction, Node, NodeKind, Star
+
+MAX_NAME_BYTES = 255
+MAX_DEPTH = 64
+
+
+class ConflictPolicy:
+    ERROR = "error"
+    RENAME = "rename"  # autorename: "name (1).ext"
+    VERSION = "version"  # files only: the upload becomes a new version of the same-named file
+
+
+# --- names --------------------------------------------------------------------
+
+def name_clean(raw: str) -> str:
+    """NFC, trimmed, and free of anything that could escape a folder or confuse a client."""
+    if not isinstance(raw, str):
+        raise InvalidName("Name must be text.")
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name:
+        raise InvalidName("Name must not be empty.")
+    if name in (".", ".."):
+        raise InvalidName("Name must not be '.' or '..'.")
+    if "/" in name or "\\" in name:
+        raise InvalidName("Name must not contain '/' or '\\'.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" for ch in name):
+        raise InvalidName("Name must not contain control characters.")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidName(f"Name must be at most {MAX_NAME_BYTES} bytes in UTF-8.")
+    return name
+
+
+_NUMBERED = re.compile(r"^(?P<stem>.*) \((?P<n>\d+)\)$")
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    dot = name.rfind(".")
+    if dot <= 0:
+        return name, ""
+    return name[:dot], name[dot:]
+
+
+def name_free(*, parent: Node, name: str) -> str:
+    """`name`, or the first `name (n).ext` no live sibling has."""
+    if not sibling_exists(parent=parent, name=name):
+        return name
+    stem, ext = _split_ext(name)
+    match = _NUMBERED.match(stem)
+    if match:
+        stem = match["stem"]
+    taken = set(Node.objects.live().filter(parent=parent, name__startswith=f"{stem} (").values_list("name", flat=True))
+    n = 1
+    while True:
+        candidate = f"{stem} ({n}){ext}"
+        if len(candidate.encode()) > MAX_NAME_BYTES:
+            raise InvalidName("Name too long to make a unique copy of.")
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def sibling_exists(*, parent: Node, name: str, exclude: Node | None = None) -> bool:
+    siblings = Node.objects.live().filter(parent=parent, name=name)
+    if exclude is not None:
+        siblings = siblings.exclude(pk=exclude.pk)
+    return siblings.exists()
+
+
+def sibling_get(*, parent: Node, name: str) -> Node | None:
+    return Node.objects.live().filter(parent=parent, name=name).first()
+
+
+def name_resolve(*, parent: Node, name: str, policy: str, exclude: Node | None = None) -> str:
+    if not sibling_exists(parent=parent, name=name, exclude=exclude):
+        return name
+    if policy == ConflictPolicy.RENAME:
+        return name_free(parent=parent, name=name)
+    raise NameConflict(f"'{name}' already exists in this folder.")
+
+
+# --- lookups ------------------------------------------------------------------
+
+def home_get(*, user) -> Node:
+    """The owner's home folder, created on first use."""
+    home = Node.objects.filter(owner=user, parent__isnull=True).first()
+    if home is not None:
+        return home
+    try:
+        with transaction.atomic():
+            home = Node.objects.create(owner=user, kind=NodeKind.FOLDER, name="")
+            home.path = f"/{home.pk}/"
+            home.save(update_fields=["path"])
+            return home
+    except IntegrityError:  # created by a parallel request
+        return Node.objects.get(owner=user, parent__isnull=True)
+
+
+def node_get(*, user, node_id, kind: str | None = None, include_trashed: bool = False) -> Node:
+    """A node of this user by UUID; anything else (another user's, unknown, malformed) is 404."""
+    try:
+        node_uuid = uuid.UUID(str(node_id))
+    except ValueError:
+        raise NotFound() from None
+    nodes = Node.objects.for_owner(user).filter(uuid=node_uuid)
+    if kind:
+        nodes = nodes.filter(kind=kind)
+    if not include_trashed:
+        nodes = nodes.live()
+    node = nodes.first()
+    if node is None:
+        raise NotFound("File not found." if kind == NodeKind.FILE else "Folder not found." if kind else None)
+    return node
+
+
+def folder_get_or_home(*, user, folder_id) -> Node:
+    if folder_id in (None, "", "root", "home"):
+        return home_get(user=user)
+    return node_get(user=user, node_id=folder_id, kind=NodeKind.FOLDER)
+
+
+def breadcrumbs(node: Node) -> list[Node]:
+    """The folders from home down to the node's parent, in one query."""
+    by_id = {n.pk: n for n in Node.objects.filter(pk__in=node.ancestor_ids)}
+    return [by_id[pk] for pk in node.ancestor_ids if pk in by_id]
+
+
+def subtree_size(node: Node) -> int:
+    if not node.is_folder:
+        return node.size
+    total = Node.objects.subtree(node).live().files().aggregate(total=Sum("size"))["total"]
+    return total or 0
+
+
+# --- journal --------------------------------------------------------------------
+
+def journal_record(node: Node, action: str, *, parent_uuid=None) -> None:
+    if parent_uuid is None and node.parent_id:
+        parent_uuid = Node.objects.filter(pk=node.parent_id).values_list("uuid", flat=True).first()
+    Change.objects.create(owner_id=node.owner_id, node_uuid=node.uuid, kind=node.kind, action=action,
+                          name=node.name, parent_uuid=parent_uuid, size=node.size, version=node.version)
+
+
+# --- writes -----------------------------------------------------------------------
+
+def _check_parent(parent: Node) -> None:
+    if not parent.is_folder or parent.trashed_at is not None:
+        raise NotFound("Folder not found.")
+    if parent.depth + 1 > MAX_DEPTH:
+        raise InvalidMove(f"Folders nest at most {MAX_DEPTH} levels deep.", code="TOO_DEEP")
+
+
+def node_insert(*, parent: Node, name: str, kind: str, policy: str = ConflictPolicy.ERROR, **fields) -> Node:
+    """Create a node under `parent` (inside the caller's transaction) and journal it."""
+    _check_parent(parent)
+    name = name_resolve(parent=parent, name=name_clean(name), policy=policy)
+    try:
+        with transaction.atomic():
+            node = Node.objects.create(owner_id=parent.owner_id, parent=parent, kind=kind, name=name,
+                                       depth=parent.depth + 1, **fields)
+            node.path = f"{parent.path}{node.pk}/"
+            node.save(update_fields=["path"])
+    except IntegrityError:
+        raise NameConflict(f"'{name}' already exists in this folder.") from None
+    journal_record(node, ChangeAction.CREATE, parent_uuid=parent.uuid)
+    return node
+
+
+def folder_create(*, user, parent: Node, name: str, description: str = "",
+                  policy: str = ConflictPolicy.ERROR) -> Node:
+    with transaction.atomic():
+        return node_insert(parent=parent, name=name, kind=NodeKind.FOLDER, policy=policy, description=description)
+
+
+def folder_ensure_path(*, user, parent: Node, parts: list[str]) -> Node:
+    """Walk or create folders `parts` under `parent` (bulk uploads, mobile folder paths)."""
+    current = parent
+    for part in parts:
+        name = name_clean(part)
+        existing = sibling_get(parent=current, name=name)
+        if existing is not None:
+            if not existing.is_folder:
+                raise NameConflict(f"'{name}' is a file, not a folder.")
+            current = existing
+            continue
+        try:
+            current = folder_create(user=user, parent=current, name=name)
+        except NameConflict:  # created by a parallel request
+            current = sibling_get(parent=current, name=name)
+    return current
+
+
+def node_rename(*, node: Node, name: str, policy: str = ConflictPolicy.ERROR) -> Node:
+    if node.is_home:
+        raise InvalidName("The home folder cannot be renamed.")
+    name = name_clean(name)
+    if name == node.name:
+        return node
+    with transaction.atomic():
+        parent = Node.objects.select_for_update().get(pk=node.parent_id)
+        node.name = name_resolve(parent=parent, name=name, policy=policy, exclude=node)
+        try:
+            with transaction.atomic():
+                node.save(update_fields=["name", "updated_at"])
+        except IntegrityError:
+            raise NameConflict(f"'{name}' already exists in this folder.") from None
+        journal_record(node, ChangeAction.RENAME, parent_uuid=parent.uuid)
+    return node
+
+
+def node_move(*, node: Node, target: Node, policy: str = ConflictPolicy.ERROR, name: str | None = None) -> Node:
+    """Move a node (and its subtree) into `target`, rewriting the subtree's paths in one UPDATE."""
+    if node.is_home:
+        raise InvalidMove("The home folder cannot be moved.")
+    if target.owner_id != node.owner_id:
+        raise NotFound("Folder not found.")
+    _check_parent(target)
+    if target.path.startswith(node.path):
+        raise InvalidMove()
+    if target.pk == node.parent_id and (name is None or name == node.name):
+        return node
+    deepest = Node.objects.subtree(node).order_by("-depth").values_list("depth", flat=True).first() or node.depth
+    if target.depth + 1 + (deepest - node.depth) > MAX_DEPTH:
+        raise InvalidMove(f"Folders nest at most {MAX_DEPTH} levels deep.", code="TOO_DEEP")
+    with transaction.atomic():
+        list(Node.objects.select_for_update().filter(pk__in=[node.pk, target.pk]))
+        new_name = name_resolve(parent=target, name=name_clean(name or node.name), policy=policy, exclude=node)
+        old_path, new_path = node.path, f"{target.path}{node.pk}/"
+        depth_shift = target.depth + 1 - node.depth
+        try:
+            with transaction.atomic():
+                Node.objects.filter(pk=node.pk).update(parent=target, name=new_name, updated_at=timezone.now())
+                Node.objects.subtree(node).update(
+                    path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+                    depth=F("depth") + depth_shift,
+                )
+        except IntegrityError:
+            raise NameConflict(f"'{new_name}' already exists in the target folder.") from None
+        node.refresh_from_db()
+        journal_record(node, ChangeAction.MOVE, parent_uuid=target.uuid)
+    return node
+
+
+def node_trash(*, node: Node) -> None:
+    """Move a node and everything under it to the trash, restorable as one."""
+    if node.is_home:
+        raise InvalidMove("The home folder cannot be deleted.")
+    batch, now = uuid.uuid4(), timezone.now()
+    with transaction.atomic():
+        Node.objects.subtree(node).live().update(trashed_at=now, trash_batch=batch, trash_origin=False)
+        Node.objects.filter(pk=node.pk).update(trash_origin=True)
+        node.refresh_from_db()
+        journal_record(node, ChangeAction.TRASH)
+
+
+def node_restore(*, node: Node) -> Node:
+    """Bring a trashed node and its batch back; into home if its folder is gone,
+    under a free name if the old one was taken meanwhile."""
+    if node.trashed_at is None or not node.trash_origin:
+        raise NotFound("Not in the trash.")
+    with transaction.atomic():
+        parent = Node.objects.select_for_update().filter(pk=node.parent_id, trashed_at__isnull=True).first()
+        if parent is None:
+            parent = home_get(user=node.owner)
+        name = name_free(parent=parent, name=node.name)
+        batch = node.trash_batch
+        if parent.pk != node.parent_id:
+            Node.objects.filter(pk=node.pk).update(trashed_at=None, trash_batch=None, trash_origin=False)
+            node.refresh_from_db()
+            node_move(node=node, target=parent, name=name, policy=ConflictPolicy.RENAME)
+        else:
+            Node.objects.filter(pk=node.pk).update(name=name)
+        Node.objects.filter(owner_id=node.owner_id, trash_batch=batch).update(
+            trashed_at=None, trash_batch=None, trash_origin=False)
+        node.refresh_from_db()
+        journal_record(node, ChangeAction.RESTORE)
+    return node
+
+
+def star_set(*, user, node: Node, starred: bool) -> None:
+    if starred:
+        Star.objects.get_or_create(user=user, node=node)
+    else:
+        Star.objects.filter(user=user, node=node).delete()

@@ -65,6 +65,8 @@ def nodes_purge(*, owner_id: int, node_ids: list[int]) -> int:
         roots = list(Node.objects.filter(pk__in=node_ids, owner_id=owner_id))
         if not roots:
             return 0
+        for root in roots:
+            _rehome_separate_trash(root)
         all_ids: set[int] = set()
         for root in roots:
             all_ids.update(Node.objects.subtree(root).values_list("pk", flat=True))
@@ -79,6 +81,20 @@ def nodes_purge(*, owner_id: int, node_ids: list[int]) -> int:
         blobs_unref(refs)
         quota_refund(user_id=owner_id, size=freed)
     return freed
+
+
+def _rehome_separate_trash(root: Node) -> None:
+    """Entries deleted on their own before their folder stay restorable when the
+    folder is purged: they move (still in the trash) to the home folder."""
+    separate = (Node.objects.subtree(root).filter(trash_origin=True).exclude(pk=root.pk)
+                .exclude(trash_batch=root.trash_batch).order_by("depth"))
+    home = None
+    for node in separate:
+        node.refresh_from_db()
+        if not node.path.startswith(root.path):  # moved along with an outer entry
+            continue
+        home = home or tree.home_get(user=root.owner)
+        tree.node_move(node=node, target=home, policy=tree.ConflictPolicy.RENAME)
 
 
 def trash_purge(*, user, node: Node) -> int:

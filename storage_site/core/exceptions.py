@@ -10,6 +10,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -122,6 +123,9 @@ def _as_application_error(exc) -> ApplicationError | None:
         return ApplicationError(str(exc.detail), code="METHOD_NOT_ALLOWED", status_code=405)
     if isinstance(exc, drf.NotAcceptable):
         return ApplicationError(str(exc.detail), code="NOT_ACCEPTABLE", status_code=406)
+    if isinstance(exc, OperationalError):  # database down or locked: transient, retry later
+        logger.warning("database unavailable: %s", exc)
+        return ServiceUnavailable("The database is busy or unavailable. Try again later.")
     if isinstance(exc, drf.APIException):
         return ApplicationError(str(exc.detail), code=str(exc.default_code).upper(), status_code=exc.status_code)
     return None

@@ -2,11 +2,14 @@
 share, info; plus the operations users expect (rename, move, copy, star,
 versions, trash, usage), all with the primary envelope."""
 
+import logging
+
 from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 
 from folders import services as tree
 from folders.api.serializers import (
@@ -18,12 +21,14 @@ from folders.api.serializers import (
 )
 from folders.models import Category, Node, NodeKind
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, MessageSerializer, PrimaryListView, PrimaryView, envelope, ok
-from storage_site.core.exceptions import ApplicationError, FileTooLarge, QuotaExceeded
+from accounts.quota import quota_held
+from storage_site.core.exceptions import ApplicationError, FileTooLarge
 
 from .. import selectors
 from ..models import FileVersion, ShareLink
 from ..services import nodes, shares, uploads, versions
 from . import downloads
+from .upload_handlers import StorageUploadHandler
 from .serializers import (
     ShareCreateSerializer,
     ShareLinkSerializer,
@@ -32,9 +37,13 @@ from .serializers import (
     VersionSerializer,
 )
 
+logger = logging.getLogger(__name__)
+
 FILE = envelope("FileResponse", NodeSerializer())
 ERRORS = {**PRIMARY_ERRORS, 403: ErrorEnvelopeSerializer, 409: ErrorEnvelopeSerializer,
           413: ErrorEnvelopeSerializer, 503: ErrorEnvelopeSerializer}
+# Form fields and boundaries around the file part; not charged to the quota.
+MULTIPART_OVERHEAD = 64 * 1024
 ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="File UUID")
 
 
@@ -61,25 +70,43 @@ class FileUploadView(PrimaryView):
         ),
     )
     def post(self, request):
-        # Refuse before reading the body when its declared size already says no.
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.UPLOAD_MAX_SIZE + 64 * 1024:
-            raise FileTooLarge(_too_large_message())
-        if declared > request.user.storage_quota - request.user.storage_used - request.user.storage_reserved \
-                + 64 * 1024:
-            raise QuotaExceeded()
-        payload = UploadSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        upload = payload.validated_data["file"]
-        if upload.size > settings.UPLOAD_MAX_SIZE:
-            raise FileTooLarge(_too_large_message())
-        folder = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data.get("folderId"))
-        node = uploads.file_upload(
-            user=request.user, folder=folder, name=payload.validated_data.get("name") or upload.name or "",
-            stream=upload, size=upload.size, content_type=upload.content_type,
-            policy=payload.validated_data["onConflict"],
-        )
+        if declared > settings.UPLOAD_MAX_SIZE + MULTIPART_OVERHEAD:
+            raise FileTooLarge(_too_large_message())  # refused before a byte of the body is read
+        # Hold quota for the declared body first; the file part then streams straight to storage.
+        with quota_held(user=request.user, size=max(0, declared - MULTIPART_OVERHEAD)) as reservation:
+            handler = StorageUploadHandler(request._request)
+            request._request.upload_handlers = [handler]
+            try:
+                payload = UploadSerializer(data=_read_body(request, handler))
+                payload.is_valid(raise_exception=True)
+                upload = payload.validated_data["file"]
+                if upload.size > settings.UPLOAD_MAX_SIZE:
+                    raise FileTooLarge(_too_large_message())
+                folder = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data.get("folderId"))
+            except BaseException:
+                handler.abort()
+                raise
+            node = uploads.stored_upload_commit(
+                user=request.user, folder=folder, name=payload.validated_data.get("name") or upload.name or "",
+                stored=upload.stored, content_type=upload.content_type, reservation=reservation,
+                policy=payload.validated_data["onConflict"],
+            )
         return ok(_render(request, node), message="File uploaded", status=201)
+
+
+def _read_body(request, handler: StorageUploadHandler):
+    """Parse the multipart body; a body cut short (client gone, short Content-Length) is a 400."""
+    try:
+        return request.data
+    except (ApplicationError, APIException):
+        raise
+    except Exception as exc:
+        logger.info("upload body could not be read: %r", exc)
+        raise ApplicationError("The upload was interrupted before the whole body arrived.",
+                               code="INCOMPLETE_UPLOAD") from exc
+    finally:
+        handler.abort_unfinished()
 
 
 def _too_large_message() -> str:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from accounts.quota import quota_commit, quota_refund, quota_release, quota_reserve
+from accounts.quota import quota_held, quota_refund
 from folders import services as tree
 from folders.models import ChangeAction, Node, NodeKind
 from storage_site.core.exceptions import InvalidMove, NotFound
@@ -29,8 +29,7 @@ def node_copy(*, user, node: Node, target: Node, name: str | None = None,
         raise InvalidMove()
     subtree = list(Node.objects.subtree(node).live().order_by("depth", "pk"))
     size = sum(n.size for n in subtree if not n.is_folder)
-    quota_reserve(user=user, size=size)
-    try:
+    with quota_held(user=user, size=size) as reservation:
         with transaction.atomic():
             current = {v.node_id: v for v in FileVersion.objects.filter(
                 node__in=[n.pk for n in subtree if not n.is_folder], number=F("node__version"))}
@@ -51,10 +50,8 @@ def node_copy(*, user, node: Node, target: Node, name: str | None = None,
                     FileVersion.objects.create(node=copy, number=1, blob_id=version.blob_id, size=version.size,
                                                mime_type=version.mime_type, created_by=user)
             blobs_ref(Counter(v.blob_id for v in current.values()))
-            quota_commit(user=user, size=size)
-    except BaseException:
-        quota_release(user=user, size=size)
-        raise
+            reservation.commit(size)
+        reservation.committed(size)
     return copies[node.pk]
 
 

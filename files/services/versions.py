@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.quota import quota_commit, quota_refund, quota_release, quota_reserve
+from accounts.quota import quota_held, quota_refund
 from folders import services as tree
 from folders.models import ChangeAction, Node, NodeKind
 from storage_site.core.exceptions import NotFound
@@ -33,8 +33,7 @@ def version_restore(*, user, node: Node, number) -> Node:
     old = version_get(node=node, number=number)
     if old.number == node.version:
         return node
-    quota_reserve(user=user, size=old.size)
-    try:
+    with quota_held(user=user, size=old.size) as reservation:
         with transaction.atomic():
             node = Node.objects.select_for_update().get(pk=node.pk)
             node.version += 1
@@ -43,11 +42,9 @@ def version_restore(*, user, node: Node, number) -> Node:
             FileVersion.objects.create(node=node, number=node.version, blob=old.blob, size=old.size,
                                        mime_type=old.mime_type, created_by=user)
             blobs_ref(Counter({old.blob_id: 1}))
-            quota_commit(user=user, size=old.size)
+            reservation.commit(old.size)
             tree.journal_record(node, ChangeAction.UPDATE)
-    except BaseException:
-        quota_release(user=user, size=old.size)
-        raise
+        reservation.committed(old.size)
     return node
 
 

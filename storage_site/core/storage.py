@@ -5,11 +5,13 @@ Local storage (FileSystemStorage) and S3 (django-storages) behave the same here;
 for S3 a ranged read is one GET with a `Range` header, streamed in chunks.
 """
 
+import contextlib
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from django.core.files import File
 from django.core.files.storage import storages
 
 from .exceptions import StorageUnavailable
@@ -27,52 +29,147 @@ def is_s3() -> bool:
     return hasattr(_storage(), "bucket_name")
 
 
-class HashingReader:
-    """Reads a stream once, counting and hashing what passes through."""
+PART_SIZE = 8 * 1024 * 1024  # S3 multipart part size; also the most held in memory per part
+PARTS_IN_FLIGHT = 4
 
-    closed = False
 
-    def __init__(self, stream, limit: int | None = None):
-        self._stream = stream
-        self._limit = limit
+class ObjectWriter:
+    """Push-style writer for one new object: `write(chunk)` as bytes arrive, then
+    `close()` → (size, sha256), or `abort()` to leave nothing behind. Memory stays
+    bounded: at most PARTS_IN_FLIGHT + 1 parts for S3, one chunk for local files."""
+
+    def __init__(self, key: str):
+        self.key = key
         self.size = 0
-        self.sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256()
 
-    def read(self, n: int = -1) -> bytes:
-        if self._limit is not None:
-            remaining = self._limit - self.size
-            if remaining <= 0:
-                return b""
-            n = remaining if n is None or n < 0 else min(n, remaining)
-        data = self._stream.read(n)
+    def write(self, data: bytes) -> None:
         self.size += len(data)
-        self.sha256.update(data)
-        return data
+        self._sha256.update(data)
+        self._write(data)
 
-    def seekable(self) -> bool:
-        # Never rewound: every byte is hashed exactly once.
-        return False
+    def close(self) -> tuple[int, str]:
+        self._close()
+        return self.size, self._sha256.hexdigest()
 
 
-def put_stream(key: str, stream, *, size_hint: int | None = None) -> tuple[int, str]:
-    """Write a stream to `key` without holding it in memory. Returns (size, sha256)."""
-    reader = HashingReader(stream)
-    wrapped = File(reader, name=key)
-    if size_hint is not None:
-        wrapped.size = size_hint
+class LocalObjectWriter(ObjectWriter):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self._path = _storage().path(key)
+        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        self._partial = f"{self._path}.partial"
+        self._fh = open(self._partial, "xb")
+
+    def _write(self, data: bytes) -> None:
+        self._fh.write(data)
+
+    def _close(self) -> None:
+        self._fh.close()
+        os.replace(self._partial, self._path)  # appears whole or not at all
+
+    def abort(self) -> None:
+        self._fh.close()
+        for path in (self._partial, self._path):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+class S3ObjectWriter(ObjectWriter):
+    """S3 multipart upload with a few parts in flight; a small object is one PUT."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        storage = _storage()
+        self._client = storage.connection.meta.client
+        self._bucket = storage.bucket_name
+        self._name = storage._normalize_name(key)
+        self._buffer = bytearray()
+        self._upload_id = None
+        self._parts: list[dict] = []
+        self._futures: list[Future] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= PART_SIZE:
+            part = bytes(self._buffer[:PART_SIZE])
+            del self._buffer[:PART_SIZE]
+            self._send_part(part)
+
+    def _send_part(self, part: bytes) -> None:
+        try:
+            if self._upload_id is None:
+                self._upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)["UploadId"]
+                self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+            while len([f for f in self._futures if not f.done()]) >= PARTS_IN_FLIGHT:
+                wait(self._futures, return_when=FIRST_COMPLETED)
+            number = len(self._futures) + 1
+            self._futures.append(self._pool.submit(self._upload_part, number, part))
+        except Exception as exc:
+            raise _unavailable(exc, self.key) from exc
+
+    def _upload_part(self, number: int, part: bytes) -> dict:
+        answer = self._client.upload_part(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id,
+                                          PartNumber=number, Body=part)
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def _close(self) -> None:
+        try:
+            if self._upload_id is None:
+                self._client.put_object(Bucket=self._bucket, Key=self._name, Body=bytes(self._buffer))
+                return
+            if self._buffer:
+                self._send_part(bytes(self._buffer))
+                self._buffer = bytearray()
+            parts = [future.result() for future in self._futures]
+            self._client.complete_multipart_upload(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id,
+                                                   MultipartUpload={"Parts": parts})
+        except Exception as exc:
+            self.abort()
+            raise _unavailable(exc, self.key) from exc
+        finally:
+            if self._pool:
+                self._pool.shutdown(wait=False)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._pool:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._upload_id is not None:
+                self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id)
+            else:
+                self._client.delete_object(Bucket=self._bucket, Key=self._name)
+
+
+def _unavailable(exc: Exception, key: str) -> Exception:
+    if isinstance(exc, StorageUnavailable):
+        return exc
+    logger.warning("storage write failed for %s: %s", key, exc)
+    return StorageUnavailable()
+
+
+def open_writer(key: str) -> ObjectWriter:
+    return S3ObjectWriter(key) if is_s3() else LocalObjectWriter(key)
+
+
+def put_stream(key: str, stream, *, limit: int | None = None) -> tuple[int, str]:
+    """Copy a readable stream to a new object without holding it in memory.
+    Returns (size, sha256). Reads at most `limit` bytes when given."""
+    writer = open_writer(key)
     try:
-        saved = _storage().save(key, wrapped)
-    except OSError as exc:
-        raise StorageUnavailable() from exc
-    except Exception as exc:  # botocore errors: endpoint down, 5xx
-        if exc.__class__.__module__.startswith(("botocore", "boto3", "s3transfer")):
-            logger.warning("S3 write failed for %s: %s", key, exc)
-            raise StorageUnavailable() from exc
+        remaining = limit
+        while remaining is None or remaining > 0:
+            data = stream.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+            if not data:
+                break
+            writer.write(data)
+            if remaining is not None:
+                remaining -= len(data)
+        return writer.close()
+    except BaseException:
+        writer.abort()
         raise
-    if saved != key:  # the storage renamed it: a key clash that must never happen
-        _storage().delete(saved)
-        raise RuntimeError(f"storage key {key} already existed")
-    return reader.size, reader.sha256.hexdigest()
 
 
 def read_range(key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:

@@ -24,7 +24,7 @@ class AuthSessionInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "email", "phone", "role", "usage", "is_active", "date_joined"]
-    list_filter = ["role", "is_active", "user_groups"]
+    list_filter = ["role", "is_active", "is_group_account", "user_groups"]
     search_fields = ["username", "email", "phone", "full_name", "uuid"]
     ordering = ["-date_joined"]
     readonly_fields = ["uuid", "is_staff", "storage_used", "fileaccesskey", "date_joined", "last_login"]
@@ -67,6 +67,10 @@ class UserGroupAdmin(admin.ModelAdmin):
     @admin.display(description="members")
     def member_count(self, obj):
         return obj.members.count()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.group_account(group=obj)
 
 
 @admin.register(AuthSession)

@@ -61,6 +61,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     storage_quota = models.BigIntegerField(default=0, help_text="Bytes this user may store.")
     storage_used = models.BigIntegerField(default=0, help_text="Bytes stored now: live files, old versions and trash.")
     storage_reserved = models.BigIntegerField(default=0, help_text="Bytes held for uploads in progress.")
+    # The storage account of a UserGroup: owns the group's files, never signs in.
+    is_group_account = models.BooleanField(default=False, editable=False)
     fileaccesskey = models.CharField(max_length=64, unique=True, default=_new_fileaccesskey, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -107,6 +109,9 @@ class UserGroup(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=150, unique=True)
     members = models.ManyToManyField(User, related_name="user_groups", blank=True)
+    # Owns the group's files and folders and carries its quota.
+    account = models.OneToOneField(User, on_delete=models.PROTECT, null=True, blank=True, editable=False,
+                                   related_name="group_of")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

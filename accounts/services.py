@@ -272,3 +272,19 @@ def admin_ensure(*, email: str | None, password: str | None, phone: str | None) 
         "admin", password, email=email or None, phone=phone_normalize(phone) if phone else None, full_name="Administrator"
     )
     return admin, True, generated
+
+
+# --- groups -------------------------------------------------------------------------
+
+def group_account(*, group) -> User:
+    """The storage account that owns a group's files, created on first use."""
+    if group.account_id:
+        return group.account
+    with transaction.atomic():
+        locked = type(group).objects.select_for_update().get(pk=group.pk)
+        if locked.account_id is None:
+            locked.account = User.objects.create_user(
+                username=f"group-{group.uuid}", full_name=group.name, role=Role.CLIENT, is_group_account=True)
+            locked.save(update_fields=["account"])
+        group.account = locked.account
+    return group.account

@@ -30,6 +30,13 @@ class Category(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class Special(models.TextChoices):
+    """Top-level folders of an owner that are not inside home."""
+
+    HOME = "home", "Home"
+    INCOMING = "incoming", "Incoming"
+
+
 class NodeQuerySet(models.QuerySet):
     def for_owner(self, user):
         return self.filter(owner=user)
@@ -52,12 +59,15 @@ class Node(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="nodes")
     kind = models.CharField(max_length=10, choices=NodeKind.choices)
-    # Null only for an owner's home folder, the root of their tree.
+    # Null only for an owner's top-level folders (home, incoming): the roots of their trees.
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    special = models.CharField(max_length=10, choices=Special.choices, blank=True)
     name = models.CharField(max_length=255)
     path = models.TextField(default="", editable=False, help_text="Ids from the home folder down: /1/5/9/")
     depth = models.PositiveSmallIntegerField(default=0)
     description = models.TextField(blank=True)
+    # A capability: whoever holds it may read this node (StreamVault links, QR codes). Rotatable.
+    token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     # File nodes: the current version, denormalised so lists need no join.
     size = models.BigIntegerField(default=0)
@@ -87,7 +97,8 @@ class Node(models.Model):
                 name="%(app_label)s_%(class)s_unique_live_sibling_name",
             ),
             models.UniqueConstraint(
-                fields=["owner"], condition=Q(parent__isnull=True), name="%(app_label)s_%(class)s_one_home_per_owner"
+                fields=["owner", "special"], condition=Q(parent__isnull=True),
+                name="%(app_label)s_%(class)s_one_root_of_each_kind",
             ),
             models.CheckConstraint(
                 condition=Q(parent__isnull=False) | Q(kind=NodeKind.FOLDER),
@@ -110,6 +121,10 @@ class Node(models.Model):
 
     @property
     def is_home(self) -> bool:
+        return self.parent_id is None and self.special == Special.HOME
+
+    @property
+    def is_root(self) -> bool:
         return self.parent_id is None
 
     @property

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from storage_site.core.exceptions import InvalidMove, InvalidName, NameConflict, NotFound
 
-from .models import Change, ChangeAction, Node, NodeKind, Star
+from .models import Change, ChangeAction, Node, NodeKind, Special, Star
 
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 64
@@ -97,19 +97,23 @@ def name_resolve(*, parent: Node, name: str, policy: str, exclude: Node | None =
 
 # --- lookups ------------------------------------------------------------------
 
-def home_get(*, user) -> Node:
-    """The owner's home folder, created on first use."""
-    home = Node.objects.filter(owner=user, parent__isnull=True).first()
-    if home is not None:
-        return home
+def root_get(*, user, special: str = Special.HOME) -> Node:
+    """One of the owner's top-level folders (home, incoming), created on first use."""
+    root = Node.objects.filter(owner=user, parent__isnull=True, special=special).first()
+    if root is not None:
+        return root
     try:
         with transaction.atomic():
-            home = Node.objects.create(owner=user, kind=NodeKind.FOLDER, name="")
-            home.path = f"/{home.pk}/"
-            home.save(update_fields=["path"])
-            return home
+            root = Node.objects.create(owner=user, kind=NodeKind.FOLDER, name="", special=special)
+            root.path = f"/{root.pk}/"
+            root.save(update_fields=["path"])
+            return root
     except IntegrityError:  # created by a parallel request
-        return Node.objects.get(owner=user, parent__isnull=True)
+        return Node.objects.get(owner=user, parent__isnull=True, special=special)
+
+
+def home_get(*, user) -> Node:
+    return root_get(user=user, special=Special.HOME)
 
 
 def node_get(*, user, node_id, kind: str | None = None, include_trashed: bool = False) -> Node:
@@ -207,8 +211,8 @@ def folder_ensure_path(*, user, parent: Node, parts: list[str]) -> Node:
 
 
 def node_rename(*, node: Node, name: str, policy: str = ConflictPolicy.ERROR) -> Node:
-    if node.is_home:
-        raise InvalidName("The home folder cannot be renamed.")
+    if node.is_root:
+        raise InvalidName("A top-level folder cannot be renamed.")
     name = name_clean(name)
     if name == node.name:
         return node
@@ -226,8 +230,8 @@ def node_rename(*, node: Node, name: str, policy: str = ConflictPolicy.ERROR) ->
 
 def node_move(*, node: Node, target: Node, policy: str = ConflictPolicy.ERROR, name: str | None = None) -> Node:
     """Move a node (and its subtree) into `target`, rewriting the subtree's paths in one UPDATE."""
-    if node.is_home:
-        raise InvalidMove("The home folder cannot be moved.")
+    if node.is_root:
+        raise InvalidMove("A top-level folder cannot be moved.")
     if target.owner_id != node.owner_id:
         raise NotFound("Folder not found.")
     _check_parent(target)
@@ -259,8 +263,8 @@ def node_move(*, node: Node, target: Node, policy: str = ConflictPolicy.ERROR, n
 
 def node_trash(*, node: Node) -> None:
     """Move a node and everything under it to the trash, restorable as one."""
-    if node.is_home:
-        raise InvalidMove("The home folder cannot be deleted.")
+    if node.is_root:
+        raise InvalidMove("A top-level folder cannot be deleted.")
     batch, now = uuid.uuid4(), timezone.now()
     with transaction.atomic():
         Node.objects.subtree(node).live().update(trashed_at=now, trash_batch=batch, trash_origin=False)

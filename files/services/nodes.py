@@ -21,8 +21,8 @@ def node_copy(*, user, node: Node, target: Node, name: str | None = None,
               policy: str = tree.ConflictPolicy.ERROR) -> Node:
     """Copy a file, or a folder and everything live under it, into `target`.
     Only current versions are copied; bytes are shared (blob references), quota is charged."""
-    if node.is_home:
-        raise InvalidMove("The home folder cannot be copied.")
+    if node.is_root:
+        raise InvalidMove("A top-level folder cannot be copied.")
     if target.owner_id != user.pk or node.owner_id != user.pk:
         raise NotFound()
     if node.is_folder and target.path.startswith(node.path):

@@ -38,4 +38,10 @@ public_routes = [
          name="public-download"),
 ]
 
-urlpatterns = primary + public_routes
+# StreamVault v3/v4 file and folder routes (seed 003).
+streamvault_routes: list = []
+
+# FileAgo node routes (seed 004).
+fileago_routes: list = []
+
+urlpatterns = primary + public_routes + streamvault_routes + fileago_routes

@@ -89,3 +89,39 @@ class ShareLink(models.Model):
     @property
     def is_exhausted(self) -> bool:
         return self.max_downloads is not None and self.download_count >= self.max_downloads
+
+
+def _upload_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+class UploadToken(models.Model):
+    """FileAgo's upload credential: one upload into one folder (or as a new revision
+    of one file), valid a few seconds, used once. The row is deleted when used."""
+
+    token = models.CharField(max_length=64, unique=True, default=_upload_token, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"upload token for {self.node}"
+
+
+class SharedCopy(models.Model):
+    """A copy given with FileAgo's `share_copy_with`: what was shared, by whom, with
+    which account (a user, or a group's storage account), and the copy it received."""
+
+    source = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="shared_copies")
+    copy = models.OneToOneField(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="shared_from")
+    shared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "shared copies"
+
+    def __str__(self) -> str:
+        return f"copy of {self.source} for {self.recipient}"

@@ -5,6 +5,7 @@ and call these for the tree part.
 """
 
 import re
+import secrets
 import unicodedata
 import uuid
 
@@ -177,7 +178,7 @@ def node_insert(*, parent: Node, name: str, kind: str, policy: str = ConflictPol
     try:
         with transaction.atomic():
             node = Node.objects.create(owner_id=parent.owner_id, parent=parent, kind=kind, name=name,
-                                       depth=parent.depth + 1, **fields)
+                                       depth=parent.depth + 1, token=token_new(), **fields)
             node.path = f"{parent.path}{node.pk}/"
             node.save(update_fields=["path"])
     except IntegrityError:
@@ -294,6 +295,44 @@ def node_restore(*, node: Node) -> Node:
             trashed_at=None, trash_batch=None, trash_origin=False)
         node.refresh_from_db()
         journal_record(node, ChangeAction.RESTORE)
+    return node
+
+
+# --- capability tokens -------------------------------------------------------------
+
+def token_new() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+def token_get(node: Node) -> str:
+    """The node's capability token, made on first use for nodes that predate tokens."""
+    if not node.token:
+        Node.objects.filter(pk=node.pk, token__isnull=True).update(token=token_new())
+        node.token = Node.objects.values_list("token", flat=True).get(pk=node.pk)
+    return node.token
+
+
+def token_rotate(*, node: Node) -> str:
+    """Replace the node's token: the old one stops working at once."""
+    node.token = token_new()
+    node.save(update_fields=["token"])
+    return node.token
+
+
+def node_by_token(token: str, *, kind: str | None = None) -> Node:
+    """A live node by capability token; unknown, rotated or trashed → 404."""
+    nodes = Node.objects.live().filter(token=token) if token else Node.objects.none()
+    if kind:
+        nodes = nodes.filter(kind=kind)
+    node = nodes.first()
+    if node is None:
+        raise NotFound()
+    return node
+
+
+def node_set_description(*, node: Node, description: str) -> Node:
+    node.description = description
+    node.save(update_fields=["description", "updated_at"])
     return node
 
 

@@ -17,6 +17,9 @@ ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml
 INLINE_OK = ("image/", "video/", "audio/", "text/plain", "application/pdf")
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# One plain type/subtype. Of a list like "image/png,text/html,x" a browser takes the
+# last valid type, so anything else is served as bytes.
+_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 
 
 def _parse_range(header: str, size: int):
@@ -43,10 +46,13 @@ def stream_version(request, version: FileVersion, *, name: str, inline: bool = F
     size = version.size
     etag = quote_etag(version.blob.sha256)
     last_modified = version.created_at.timestamp()
-    mime = version.mime_type or "application/octet-stream"
+    mime = (version.mime_type or "").lower()
+    mime = mime if _MIME.fullmatch(mime) else "application/octet-stream"
 
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and (if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]):
+    # Weak comparison (RFC 9110 §13.1.2): a compressing proxy hands out W/"…".
+    if if_none_match and (if_none_match.strip() == "*" or
+                          etag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
         return _not_modified(etag, last_modified)
     if not if_none_match:
         since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))

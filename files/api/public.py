@@ -57,14 +57,17 @@ class PublicShareDownloadView(_Public):
     @extend_schema(tags=["public"], parameters=[GRANT], summary="Download through a link",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
-                   description="Streams the file's current content; `Range` supported. A request from byte 0 "
-                               "counts as one download against `maxDownloads`.")
+                   description="Streams the file's current content; `Range` supported. Every answer that "
+                               "carries byte 0 counts as one download against `maxDownloads`.")
     def get(self, request, token):
         link = shares.share_resolve(token=token)
         shares.share_authorize(link=link, grant=request.query_params.get("grant")
                                or request.headers.get("X-Share-Grant"))
-        range_header = request.headers.get("Range", "")
-        if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
-            shares.share_count_download(link=link)
         version = versions.version_get(node=link.node, number=link.node.version)
-        return downloads.stream_version(request, version, name=link.node.name)
+        response = downloads.stream_version(request, version, name=link.node.name)
+        # Count by what is served, not by what was asked: an ignored Range (other unit,
+        # several ranges, If-Range mismatch) or a long suffix still sends byte 0.
+        # The body is lazy, so nothing has been read when the limit refuses.
+        if response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-"):
+            shares.share_count_download(link=link)
+        return response

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import public, views
+from . import fileago, public, streamvault, views
 
 app_name = "files"
 
@@ -39,9 +39,33 @@ public_routes = [
 ]
 
 # StreamVault v3/v4 file and folder routes (seed 003).
-streamvault_routes: list = []
+streamvault_routes = [
+    path("storage/api/v3/folders/", streamvault.FolderCreateView.as_view(), name="sv-folder-create"),
+    path("storage/api/v3/folders/update/", streamvault.FolderUpdateView.as_view(), name="sv-folder-update"),
+    path("storage/api/v3/folders/<str:token>/", streamvault.FolderByTokenView.as_view(), name="sv-folder"),
+    path("storage/api/v3/files/replace/<str:id>/", streamvault.FileReplaceView.as_view(), name="sv-file-replace"),
+    path("storage/api/v3/files/<str:token>/", streamvault.FileByTokenView.as_view(), name="sv-file"),
+    path("storage/api/v3/files/<str:token>/download/", streamvault.FileByTokenDownloadView.as_view(),
+         name="sv-file-download"),
+    path("storage/api/v3/files_move/", streamvault.FileMoveView.as_view(), name="sv-file-move"),
+    path("storage/api/v3/all_files/", streamvault.AllFilesView.as_view(), name="sv-all-files"),
+    path("storage/api/v3/qr/<str:token>/", streamvault.QrView.as_view(), name="sv-qr"),
+    path("storage/api/v3/tokens/rotate/", streamvault.TokenRotateView.as_view(), name="sv-token-rotate"),
+    path("storage/media/qr/<str:name>.png", streamvault.QrImageView.as_view(), name="sv-qr-image"),
+    path("api/v4/files/<str:pk>/update/", streamvault.V4FileUpdateView.as_view(), name="sv4-file-update"),
+    path("api/v4/files/<str:pk>/delete/", streamvault.V4FileDeleteView.as_view(), name="sv4-file-delete"),
+    path("api/v4/folders/<str:pk>/update/", streamvault.V4FolderUpdateView.as_view(), name="sv4-folder-update"),
+    path("api/v4/folders/<str:pk>/delete/", streamvault.V4FolderDeleteView.as_view(), name="sv4-folder-delete"),
+]
 
 # FileAgo node routes (seed 004).
-fileago_routes: list = []
+fileago_routes = [
+    path("api/nodes/<str:node>", fileago.NodeView.as_view(), name="fa-node"),
+    path("api/nodes/<str:node>/dirlist", fileago.DirlistView.as_view(), name="fa-dirlist"),
+    path("api/nodes/<str:node>/path", fileago.PathView.as_view(), name="fa-path"),
+    path("api/nodes/<str:node>/upload", fileago.UploadTokenView.as_view(), name="fa-upload-token"),
+    path("api/nodes/<str:node>/download", fileago.DownloadView.as_view(), name="fa-download"),
+    path("upload/<str:token>", fileago.UploadView.as_view(), name="fa-upload"),
+]
 
 urlpatterns = primary + public_routes + streamvault_routes + fileago_routes

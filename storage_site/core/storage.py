@@ -102,8 +102,9 @@ class S3ObjectWriter(ObjectWriter):
             if self._upload_id is None:
                 self._upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)["UploadId"]
                 self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
-            while len([f for f in self._futures if not f.done()]) >= PARTS_IN_FLIGHT:
-                wait(self._futures, return_when=FIRST_COMPLETED)
+            pending = [f for f in self._futures if not f.done()]
+            if len(pending) >= PARTS_IN_FLIGHT:  # wait on unfinished parts only, or this spins
+                wait(pending, return_when=FIRST_COMPLETED)
             number = len(self._futures) + 1
             self._futures.append(self._pool.submit(self._upload_part, number, part))
         except Exception as exc:

@@ -1,0 +1,1 @@
+"""Stratus benchmark (bench/run.py); see bench/README.md."""

@@ -1,0 +1,106 @@
+"""Copies between owners: FileAgo's `share_copy_with` (a copy in each target's
+`incoming`) and `copy_to` between a user's and a group's folders.
+
+Bytes are never copied: the copy's versions point at the same blobs (one more
+reference each), and the bytes are charged to the quota of whoever owns the copy.
+"""
+
+import uuid
+from collections import Counter
+
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import User, UserGroup
+from accounts.quota import quota_held
+from accounts.services import group_account
+from folders import services as tree
+from folders.models import Node, Special
+from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
+
+from ..models import FileVersion, SharedCopy
+from .blobs import blobs_ref
+from .nodes import node_copy
+
+MAX_TARGETS = 100
+
+
+def node_copy_to(*, user, node: Node, target: Node, name: str | None = None,
+                 policy: str = tree.ConflictPolicy.ERROR) -> Node:
+    """Copy a file, or a folder with everything live under it, into `target`.
+    Within one owner this is the primary API's copy; across owners (a user's folder
+    and a group's) the copy belongs to, and is charged to, the target's owner.
+    `user` is the person asking; the caller has checked they may reach both."""
+    if node.owner_id == target.owner_id:
+        return node_copy(user=target.owner, node=node, target=target, name=name, policy=policy)
+    if node.is_root:
+        raise InvalidMove("A top-level folder cannot be copied.")
+    subtree = list(Node.objects.subtree(node).live().order_by("depth", "pk"))
+    size = sum(n.size for n in subtree if not n.is_folder)
+    with quota_held(user=target.owner, size=size) as reservation:
+        with transaction.atomic():
+            current = {v.node_id: v for v in FileVersion.objects.filter(
+                node__in=[n.pk for n in subtree if not n.is_folder], number=F("node__version"))}
+            copies: dict[int, Node] = {}
+            for original in subtree:
+                top = original.pk == node.pk
+                copies[original.pk] = copy = tree.node_insert(
+                    parent=target if top else copies[original.parent_id],
+                    name=(name or original.name) if top else original.name, kind=original.kind,
+                    policy=policy if top else tree.ConflictPolicy.ERROR,
+                    description=original.description, size=original.size, mime_type=original.mime_type,
+                    category=original.category, version=0 if original.is_folder else 1,
+                    sha256=original.sha256, metadata=original.metadata,
+                )
+                if not original.is_folder:
+                    version = current[original.pk]
+                    FileVersion.objects.create(node=copy, number=1, blob_id=version.blob_id, size=version.size,
+                                               mime_type=version.mime_type, created_by=user)
+            blobs_ref(Counter(v.blob_id for v in current.values()))
+            reservation.commit(size)
+        reservation.committed(size)
+    return copies[node.pk]
+
+
+def share_targets(*, node: Node, target_ids) -> list[User]:
+    """The storage accounts named by user or group UUIDs, all checked before anything
+    is written: a malformed UUID is 400, one naming nobody 404."""
+    if not isinstance(target_ids, list) or not target_ids:
+        raise ApplicationError("`share_copy_with` must be a non-empty list of user or group UUIDs.",
+                               code="VALIDATION_ERROR")
+    if len(target_ids) > MAX_TARGETS:
+        raise ApplicationError(f"Share with at most {MAX_TARGETS} users or groups at once.", code="VALIDATION_ERROR")
+    parsed = []
+    for raw in target_ids:
+        try:
+            parsed.append(uuid.UUID(str(raw)))
+        except ValueError:
+            raise ApplicationError(f"'{raw}' is not a UUID.", code="VALIDATION_ERROR") from None
+    wanted = list(dict.fromkeys(parsed))  # each target once, in the order given
+    users = {u.uuid: u for u in User.objects.filter(uuid__in=wanted, is_active=True, is_group_account=False)}
+    groups = {g.uuid: g for g in UserGroup.objects.filter(uuid__in=wanted)}
+    missing = [str(u) for u in wanted if u not in users and u not in groups]
+    if missing:
+        raise NotFound(f"No user or group with UUID {', '.join(missing)}.")
+    accounts = [users[u] if u in users else group_account(group=groups[u]) for u in wanted]
+    if any(account.pk == node.owner_id for account in accounts):
+        raise ApplicationError("The node's owner already has it; share with someone else.",
+                               code="VALIDATION_ERROR")
+    return accounts
+
+
+def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
+    """Give each target a copy of `node` in their `incoming` folder (renamed `name (1)`
+    if they hold that name already). All or nothing: one target over quota, and no
+    one gets a copy."""
+    if node.is_root:
+        raise InvalidMove("A top-level folder cannot be shared.")
+    accounts = share_targets(node=node, target_ids=target_ids)
+    copies = []
+    with transaction.atomic():
+        for account in accounts:
+            incoming = tree.root_get(user=account, special=Special.INCOMING)
+            copy = node_copy_to(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)
+            SharedCopy.objects.create(source=node, copy=copy, shared_by=user, recipient=account)
+            copies.append(copy)
+    return copies

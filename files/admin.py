@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from .models import Blob, FileVersion, ShareLink
+from .models import Blob, FileVersion, SharedCopy, ShareLink
 from .services import shares
 
 
@@ -46,3 +46,14 @@ class ShareLinkAdmin(admin.ModelAdmin):
         for link in queryset:
             shares.share_revoke(link=link)
         self.message_user(request, f"{queryset.count()} link(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(SharedCopy)
+class SharedCopyAdmin(admin.ModelAdmin):
+    list_display = ["source", "shared_by", "recipient", "copy", "created_at"]
+    search_fields = ["source__name", "shared_by__username", "recipient__username"]
+    list_select_related = ["source", "shared_by", "recipient", "copy"]
+    readonly_fields = ["source", "copy", "shared_by", "recipient", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

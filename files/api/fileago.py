@@ -173,7 +173,7 @@ class UploadView(FileAgoView):
         if int(request.META.get("CONTENT_LENGTH") or 0) > settings.UPLOAD_MAX_SIZE + MULTIPART_OVERHEAD:
             raise FileTooLarge()
         place = fileago.place_get(user=grant.user, ref=str(grant.node.uuid))  # still within reach?
-        fileago.files_upload(place=place, files=request.FILES.getlist("file"))
+        fileago.files_upload(place=place, files=request.FILES.getlist("file"), uploader=grant.user)
         return Response({"status": "success", "msg": "File(s) uploaded successfully"})
 
 

@@ -24,7 +24,8 @@ from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
 
 from ..models import SharedCopy, ShareLink
 from . import uploads
-from .sharing import node_copy_to, share_copy_with
+from .nodes import node_copy
+from .sharing import share_copy_with
 
 ROOTS = {Special.HOME: "Home", Special.INCOMING: "Incoming"}
 VIEWS = {"trash": "Trash", "favorites": "Favorites", "public_shares": "Public shares",
@@ -202,7 +203,7 @@ def dirlist_row(node: Node) -> dict:
 
 # --- writing ---------------------------------------------------------------------------
 
-def files_upload(*, place: Place, files: list) -> list[Node]:
+def files_upload(*, place: Place, files: list, uploader: User) -> list[Node]:
     """Store uploaded files (Django `UploadedFile`s) in a folder, where an existing name
     becomes a new version as in the primary API; or one file as a new revision of a
     file. The owner's quota is charged (a group's own, for a group folder). Each file
@@ -214,9 +215,9 @@ def files_upload(*, place: Place, files: list) -> list[Node]:
         if len(files) > 1:
             raise ApplicationError("A new revision is one file.", code="VALIDATION_ERROR")
         return [uploads.version_upload(user=node.owner, node=node, stream=files[0], size=files[0].size,
-                                       content_type=files[0].content_type)]
+                                       content_type=files[0].content_type, created_by=uploader)]
     return [uploads.file_upload(user=node.owner, folder=node, name=f.name or "", stream=f, size=f.size,
-                                content_type=f.content_type) for f in files]
+                                content_type=f.content_type, created_by=uploader) for f in files]
 
 
 def node_delete(*, place: Place) -> None:
@@ -235,7 +236,7 @@ def node_act(*, user, place: Place, action: str, value) -> None:
             raise ApplicationError("A top-level folder cannot be starred.", code="VALIDATION_ERROR")
         tree.star_set(user=user, node=node, starred=value)
     elif action == "copy_to":
-        node_copy_to(user=user, node=node_of(place), target=folder_of(place_get(user=user, ref=value)))
+        node_copy(user=user, node=node_of(place), target=folder_of(place_get(user=user, ref=value)))
     elif action == "move_to":
         node, target = node_of(place), folder_of(place_get(user=user, ref=value))
         if node.owner_id != target.owner_id:

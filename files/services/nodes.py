@@ -20,31 +20,31 @@ from .blobs import blobs_ref, blobs_unref
 def node_copy(*, user, node: Node, target: Node, name: str | None = None,
               policy: str = tree.ConflictPolicy.ERROR) -> Node:
     """Copy a file, or a folder and everything live under it, into `target`.
-    Only current versions are copied; bytes are shared (blob references), quota is charged."""
+    Only current versions are copied; bytes are shared (one more blob reference
+    each) and charged to the quota of the target's owner, who owns the copy (a
+    user's folder or a group's). `user` is who asks; callers have checked that
+    they may reach both nodes."""
     if node.is_root:
         raise InvalidMove("A top-level folder cannot be copied.")
-    if target.owner_id != user.pk or node.owner_id != user.pk:
-        raise NotFound()
-    if node.is_folder and target.path.startswith(node.path):
+    if node.is_folder and node.owner_id == target.owner_id and target.path.startswith(node.path):
         raise InvalidMove()
     subtree = list(Node.objects.subtree(node).live().order_by("depth", "pk"))
     size = sum(n.size for n in subtree if not n.is_folder)
-    with quota_held(user=user, size=size) as reservation:
+    with quota_held(user=target.owner, size=size) as reservation:
         with transaction.atomic():
             current = {v.node_id: v for v in FileVersion.objects.filter(
                 node__in=[n.pk for n in subtree if not n.is_folder], number=F("node__version"))}
             copies: dict[int, Node] = {}
             for original in subtree:
-                parent = target if original.pk == node.pk else copies[original.parent_id]
-                copy_name = (name or original.name) if original.pk == node.pk else original.name
-                copy = tree.node_insert(
-                    parent=parent, name=copy_name, kind=original.kind,
-                    policy=policy if original.pk == node.pk else tree.ConflictPolicy.ERROR,
+                top = original.pk == node.pk
+                copies[original.pk] = copy = tree.node_insert(
+                    parent=target if top else copies[original.parent_id],
+                    name=(name or original.name) if top else original.name, kind=original.kind,
+                    policy=policy if top else tree.ConflictPolicy.ERROR,
                     description=original.description, size=original.size, mime_type=original.mime_type,
-                    category=original.category, version=1 if not original.is_folder else 0,
+                    category=original.category, version=0 if original.is_folder else 1,
                     sha256=original.sha256, metadata=original.metadata,
                 )
-                copies[original.pk] = copy
                 if not original.is_folder:
                     version = current[original.pk]
                     FileVersion.objects.create(node=copy, number=1, blob_id=version.blob_id, size=version.size,

@@ -6,60 +6,19 @@ reference each), and the bytes are charged to the quota of whoever owns the copy
 """
 
 import uuid
-from collections import Counter
 
 from django.db import transaction
-from django.db.models import F
 
 from accounts.models import User, UserGroup
-from accounts.quota import quota_held
 from accounts.services import group_account
 from folders import services as tree
 from folders.models import Node, Special
 from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
 
-from ..models import FileVersion, SharedCopy
-from .blobs import blobs_ref
+from ..models import SharedCopy
 from .nodes import node_copy
 
 MAX_TARGETS = 100
-
-
-def node_copy_to(*, user, node: Node, target: Node, name: str | None = None,
-                 policy: str = tree.ConflictPolicy.ERROR) -> Node:
-    """Copy a file, or a folder with everything live under it, into `target`.
-    Within one owner this is the primary API's copy; across owners (a user's folder
-    and a group's) the copy belongs to, and is charged to, the target's owner.
-    `user` is the person asking; the caller has checked they may reach both."""
-    if node.owner_id == target.owner_id:
-        return node_copy(user=target.owner, node=node, target=target, name=name, policy=policy)
-    if node.is_root:
-        raise InvalidMove("A top-level folder cannot be copied.")
-    subtree = list(Node.objects.subtree(node).live().order_by("depth", "pk"))
-    size = sum(n.size for n in subtree if not n.is_folder)
-    with quota_held(user=target.owner, size=size) as reservation:
-        with transaction.atomic():
-            current = {v.node_id: v for v in FileVersion.objects.filter(
-                node__in=[n.pk for n in subtree if not n.is_folder], number=F("node__version"))}
-            copies: dict[int, Node] = {}
-            for original in subtree:
-                top = original.pk == node.pk
-                copies[original.pk] = copy = tree.node_insert(
-                    parent=target if top else copies[original.parent_id],
-                    name=(name or original.name) if top else original.name, kind=original.kind,
-                    policy=policy if top else tree.ConflictPolicy.ERROR,
-                    description=original.description, size=original.size, mime_type=original.mime_type,
-                    category=original.category, version=0 if original.is_folder else 1,
-                    sha256=original.sha256, metadata=original.metadata,
-                )
-                if not original.is_folder:
-                    version = current[original.pk]
-                    FileVersion.objects.create(node=copy, number=1, blob_id=version.blob_id, size=version.size,
-                                               mime_type=version.mime_type, created_by=user)
-            blobs_ref(Counter(v.blob_id for v in current.values()))
-            reservation.commit(size)
-        reservation.committed(size)
-    return copies[node.pk]
 
 
 def share_targets(*, node: Node, target_ids) -> list[User]:
@@ -100,7 +59,7 @@ def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
     with transaction.atomic():
         for account in accounts:
             incoming = tree.root_get(user=account, special=Special.INCOMING)
-            copy = node_copy_to(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)
+            copy = node_copy(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)
             SharedCopy.objects.create(source=node, copy=copy, shared_by=user, recipient=account)
             copies.append(copy)
     return copies

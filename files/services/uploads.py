@@ -63,9 +63,11 @@ def bytes_store(*, stream, size: int) -> StoredBytes:
 
 def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mime_type: str,
                 reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION,
-                target: Node | None = None, metadata: dict | None = None) -> Node:
+                target: Node | None = None, metadata: dict | None = None, created_by=None) -> Node:
     """Record stored bytes as a file in `folder`, or as a new version of `target`.
-    Every upload path ends here. On any failure the stored object is deleted."""
+    `user` pays the quota; `created_by` (default `user`) is who uploaded, which
+    differs for a member uploading into a group's folder. Every upload path ends
+    here. On any failure the stored object is deleted."""
     try:
         if stored.size > reservation.held:
             reservation.grow(stored.size - reservation.held)
@@ -82,7 +84,7 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
             else:
                 node = _new_version(node, stored=stored, mime_type=mime_type, metadata=metadata)
             FileVersion.objects.create(node=node, number=node.version, blob=blob, size=stored.size,
-                                       mime_type=mime_type, created_by=user)
+                                       mime_type=mime_type, created_by=created_by or user)
             reservation.commit(stored.size)
     except BaseException:
         storage.delete(stored.key)
@@ -127,13 +129,14 @@ def _check_target(*, user, folder: Node, name: str, policy: str) -> str:
 
 
 def file_upload(*, user, folder: Node, name: str, stream, size: int, content_type: str | None = None,
-                policy: str = tree.ConflictPolicy.VERSION, metadata: dict | None = None) -> Node:
+                policy: str = tree.ConflictPolicy.VERSION, metadata: dict | None = None, created_by=None) -> Node:
     """Upload a whole file from a readable stream of known size."""
     name = _check_target(user=user, folder=folder, name=name, policy=policy)
     with quota_held(user=user, size=size) as reservation:
         stored = bytes_store(stream=stream, size=size)
         return file_commit(user=user, folder=folder, name=name, stored=stored, reservation=reservation,
-                           mime_type=mime_for(name, content_type), policy=policy, metadata=metadata)
+                           mime_type=mime_for(name, content_type), policy=policy, metadata=metadata,
+                           created_by=created_by)
 
 
 def stored_upload_commit(*, user, folder: Node, name: str, stored: StoredBytes, content_type: str | None,
@@ -148,11 +151,12 @@ def stored_upload_commit(*, user, folder: Node, name: str, stored: StoredBytes, 
                        mime_type=mime_for(name, content_type), policy=policy)
 
 
-def version_upload(*, user, node: Node, stream, size: int, content_type: str | None = None) -> Node:
+def version_upload(*, user, node: Node, stream, size: int, content_type: str | None = None,
+                   created_by=None) -> Node:
     """Replace a file's content, keeping the old content as a version."""
     if node.is_folder:
         raise ApplicationError("Not a file.", code="NOT_A_FILE")
     with quota_held(user=user, size=size) as reservation:
         stored = bytes_store(stream=stream, size=size)
         return file_commit(user=user, folder=None, name=node.name, stored=stored, reservation=reservation,
-                           mime_type=mime_for(node.name, content_type), target=node)
+                           mime_type=mime_for(node.name, content_type), target=node, created_by=created_by)

@@ -22,7 +22,8 @@ def test_operator_pages_render(browser, auth_client):
     file = upload(auth_client, "a.txt", b"abc")
     auth_client.post(f"/api/files/{file['id']}/share", {}, format="json")
     for page in ["/admin/folders/node/", "/admin/folders/node/?q=a.txt", "/admin/folders/change/",
-                 "/admin/files/blob/", "/admin/files/fileversion/", "/admin/files/sharelink/"]:
+                 "/admin/files/blob/", "/admin/files/fileversion/", "/admin/files/sharelink/",
+                 "/admin/files/sharedcopy/"]:
         assert browser.get(page).status_code == 200, page
 
 

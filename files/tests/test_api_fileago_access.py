@@ -106,6 +106,10 @@ def test_group_folders_for_members(group, user, auth_client):
     group.refresh_from_db()
     assert group.account.storage_used == len(b"group bytes")
     assert usage(auth_client)["used"] == 0
+    # ...while the version records the member who uploaded it.
+    from files.models import FileVersion
+
+    assert FileVersion.objects.get(node__uuid=file_id).created_by == user
     # Every special folder works with the group's uuid; its nodes are not the member's own.
     for special in ("incoming", "trash", "favorites", "public_shares", "private_shares", "shared_with_you"):
         assert details(auth_client, f"{special}:{group.uuid}")["owner_type"] == "Group"

@@ -304,3 +304,11 @@ def test_usage_splits_live_versions_and_trash(auth_client):
     assert (stats["live"], stats["versions"], stats["trash"]) == (2, 4, 3)
     assert stats["used"] == 9
     assert stats["fileCount"] == 1
+
+
+def test_multipart_sized_upload_round_trips(auth_client):
+    """Bigger than one S3 part (8 MiB): the writer's multipart path, hashed across parts."""
+    data = bytes(range(251)) * (17 * 1024 * 1024 // 251 + 7)
+    file = upload(auth_client, "big.bin", data)
+    assert file["size"] == len(data) and file["sha256"] == sha(data)
+    assert sha(download(auth_client, file["id"])) == sha(data)

@@ -93,7 +93,8 @@ class S3ObjectWriter(ObjectWriter):
     def _write(self, data: bytes) -> None:
         self._buffer += data
         while len(self._buffer) >= PART_SIZE:
-            part = bytes(self._buffer[:PART_SIZE])
+            with memoryview(self._buffer) as view:  # one copy of the part, not two
+                part = bytes(view[:PART_SIZE])
             del self._buffer[:PART_SIZE]
             self._send_part(part)
 

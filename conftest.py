@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import TestCase, override_settings
-from rest_framework.test import APIClient
+from django.test import override_settings
 
 from storage_site.celery import app as celery_app
+from storage_site.testing.client import Client
 
 TEST_BUCKET = "stratus-test"
 
@@ -57,14 +57,6 @@ def _test_defaults(settings, tmp_path):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
-
-
-class Client(APIClient):
-    """An API client whose requests run on-commit callbacks, as a committed request would."""
-
-    def generic(self, *args, **kwargs):
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            return super().generic(*args, **kwargs)
 
 
 @pytest.fixture

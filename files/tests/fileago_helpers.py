@@ -1,18 +1,9 @@
 """Calls of the FileAgo node API (seed 004), for tests."""
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import TestCase
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD
-
-
-class Client(APIClient):
-    """As conftest's: requests run their on-commit callbacks, as a committed request would."""
-
-    def generic(self, *args, **kwargs):
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            return super().generic(*args, **kwargs)
+from storage_site.testing.client import Client
 
 
 def fa_client(user) -> tuple[Client, dict]:

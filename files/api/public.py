@@ -68,6 +68,7 @@ class PublicShareDownloadView(_Public):
         # Count by what is served, not by what was asked: an ignored Range (other unit,
         # several ranges, If-Range mismatch) or a long suffix still sends byte 0.
         # The body is lazy, so nothing has been read when the limit refuses.
-        if response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-"):
+        sends_start = response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-")
+        if sends_start and request.method != "HEAD":  # HEAD sends no body
             shares.share_count_download(link=link)
         return response

@@ -632,3 +632,16 @@ def test_answers_without_byte_zero_do_not_count(api_client, auth_client, file):
     assert fetch(api_client, link["token"], HTTP_RANGE=f"bytes={len(DATA)}-").status_code == 416
     assert ShareLink.objects.get(pk=link["id"]).download_count == 0
     assert content(fetch(api_client, link["token"])) == DATA
+
+
+def test_head_request_does_not_use_up_a_download(auth_client, api_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    file = auth_client.post("/api/files/upload", {"file": SimpleUploadedFile("h.txt", b"head")},
+                            format="multipart").json()["data"]
+    link = auth_client.post(f"/api/files/{file['id']}/share", {"maxDownloads": 1}, format="json").json()["data"]
+    path = f"/api/public/shares/{link['token']}/download"
+    assert api_client.head(path).status_code == 200
+    resp = api_client.get(path)
+    assert resp.status_code == 200 and b"".join(resp.streaming_content) == b"head"
+    assert api_client.get(path).status_code == 410

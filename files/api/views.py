@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
+from accounts.quota import quota_held
 from folders import services as tree
 from folders.api.serializers import (
     BreadcrumbSerializer,
@@ -20,15 +21,22 @@ from folders.api.serializers import (
     TargetSerializer,
 )
 from folders.models import Category, Node, NodeKind
-from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, MessageSerializer, PrimaryListView, PrimaryView, envelope, ok
-from accounts.quota import quota_held
+from storage_site.core.api import (
+    PRIMARY_ERRORS,
+    ErrorEnvelopeSerializer,
+    MessageSerializer,
+    PrimaryListView,
+    PrimaryView,
+    envelope,
+    ok,
+)
 from storage_site.core.exceptions import ApplicationError, FileTooLarge
+from storage_site.core.pagination import CappedPagination
 
 from .. import selectors
 from ..models import FileVersion, ShareLink
 from ..services import nodes, shares, uploads, versions
 from . import downloads
-from .upload_handlers import StorageUploadHandler
 from .serializers import (
     ShareCreateSerializer,
     ShareLinkSerializer,
@@ -36,6 +44,7 @@ from .serializers import (
     UploadSerializer,
     VersionSerializer,
 )
+from .upload_handlers import StorageUploadHandler
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +176,7 @@ class FileInfoView(PrimaryView):
 
 class SearchView(PrimaryListView):
     serializer_class = NodeSerializer
+    pagination_class = CappedPagination
 
     def listing(self):
         query = self.request.query_params.get("q", "").strip()
@@ -180,6 +190,8 @@ class SearchView(PrimaryListView):
         return selectors.search(self.request.user, query, kind)
 
     @extend_schema(tags=["files"], summary="Search files and folders by name",
+                   description="Paginated by name. `total` counts at most 10,000 matches "
+                               "(`totalCapped` says when there are more).",
                    parameters=[OpenApiParameter("q", str, required=True, description="Part of the name"),
                                OpenApiParameter("type", str, description="folder, file, image, video, audio, "
                                                                          "document, archive or other")])

@@ -312,3 +312,16 @@ def test_multipart_sized_upload_round_trips(auth_client):
     file = upload(auth_client, "big.bin", data)
     assert file["size"] == len(data) and file["sha256"] == sha(data)
     assert sha(download(auth_client, file["id"])) == sha(data)
+
+
+def test_search_total_is_capped_for_common_terms(auth_client, monkeypatch):
+    from storage_site.core.pagination import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    for n in range(5):
+        upload(auth_client, f"match-{n}.txt", b"x")
+    page = auth_client.get("/api/search", {"q": "match", "pageSize": 2}).json()["data"]
+    assert page["pagination"]["total"] == 3 and page["pagination"]["totalCapped"] is True
+    assert [i["name"] for i in page["items"]] == ["match-0.txt", "match-1.txt"]
+    few = auth_client.get("/api/search", {"q": "match-4"}).json()["data"]["pagination"]
+    assert few["total"] == 1 and few["totalCapped"] is False

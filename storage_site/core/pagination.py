@@ -1,3 +1,5 @@
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -38,3 +40,27 @@ class PrimaryPagination(PageNumberPagination):
                 },
             },
         }
+
+
+class CappedPaginator(Paginator):
+    """Counts at most CAP rows: a search for a common fragment should not pay for
+    counting every match. Past the cap, `total` is the cap and `totalCapped` is true."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.CAP + 1].count()
+
+
+class CappedPagination(PrimaryPagination):
+    django_paginator_class = CappedPaginator
+
+    def _meta(self):
+        meta = super()._meta()
+        capped = self.page.paginator.count > CappedPaginator.CAP
+        if capped:
+            meta["total"] = CappedPaginator.CAP
+            meta["totalPages"] = -(-CappedPaginator.CAP // self.page.paginator.per_page)
+        meta["totalCapped"] = capped
+        return meta

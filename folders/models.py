@@ -110,8 +110,6 @@ class Node(models.Model):
             models.Index(fields=["owner", "kind", "trashed_at", "created_at"], name="folders_node_owner_kind"),
             models.Index(fields=["owner", "trash_batch"], name="folders_node_trash_batch"),
             models.Index(fields=["owner", "sha256"], name="folders_node_owner_sha256"),
-            # Search results come in name order: this lets a common term stop after one page.
-            models.Index(fields=["owner", "name", "id"], name="folders_node_owner_name"),
         ]
 
     def __str__(self) -> str:

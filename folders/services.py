@@ -262,6 +262,21 @@ def node_move(*, node: Node, target: Node, policy: str = ConflictPolicy.ERROR, n
     return node
 
 
+_KEEP = object()
+
+
+def node_update(*, user, node: Node, name: str | None = None, parent_id=_KEEP) -> Node:
+    """Rename and/or move a node in one call, as StreamVault v4 asks: `parent_id`
+    None means the home folder; left out, the node stays where it is."""
+    if parent_id is not _KEEP:
+        target = node_get(user=user, node_id=parent_id, kind=NodeKind.FOLDER) if parent_id else home_get(user=user)
+        node = node_move(node=node, target=target, name=name)
+    elif name is not None:
+        node = node_rename(node=node, name=name)
+    node.refresh_from_db()
+    return node
+
+
 def node_trash(*, node: Node) -> None:
     """Move a node and everything under it to the trash, restorable as one."""
     if node.is_root:

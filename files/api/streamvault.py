@@ -256,6 +256,14 @@ class V4FileUpdateSerializer(serializers.Serializer):
     folder = serializers.UUIDField(required=False, allow_null=True, help_text="Target folder UUID; null = home.")
 
 
+def _changes(data: dict, parent_field: str) -> dict:
+    """v4 update bodies as `node_update` arguments; a field left out changes nothing."""
+    changes = {"name": data.get("name")}
+    if parent_field in data:
+        changes["parent_id"] = data[parent_field]
+    return changes
+
+
 class V4FileUpdateView(StreamVaultView):
     @extend_schema(tags=["streamvault"], request=V4FileUpdateSerializer, summary="Rename or move a file (v4)",
                    description="`file` is the file's download path (storage keys never carry names).",
@@ -267,14 +275,7 @@ class V4FileUpdateView(StreamVaultView):
         node = _owned(request, uuid=pk, kind=NodeKind.FILE)
         payload = V4FileUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        if "folder" in payload.validated_data:
-            target = (tree.node_get(user=request.user, node_id=payload.validated_data["folder"],
-                                    kind=NodeKind.FOLDER)
-                      if payload.validated_data["folder"] else tree.home_get(user=request.user))
-            node = tree.node_move(node=node, target=target, name=payload.validated_data.get("name"))
-        elif "name" in payload.validated_data:
-            node = tree.node_rename(node=node, name=payload.validated_data["name"])
-        node.refresh_from_db()
+        node = tree.node_update(user=request.user, node=node, **_changes(payload.validated_data, "folder"))
         parent = node.parent
         return Response({
             "id": str(node.uuid), "name": node.name, "token": tree.token_get(node), "file_type": node.category,
@@ -305,14 +306,7 @@ class V4FolderUpdateView(StreamVaultView):
         folder = _owned(request, uuid=pk, kind=NodeKind.FOLDER)
         payload = V4FolderUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        if "parent" in payload.validated_data:
-            target = (tree.node_get(user=request.user, node_id=payload.validated_data["parent"],
-                                    kind=NodeKind.FOLDER)
-                      if payload.validated_data["parent"] else tree.home_get(user=request.user))
-            folder = tree.node_move(node=folder, target=target, name=payload.validated_data.get("name"))
-        elif "name" in payload.validated_data:
-            folder = tree.node_rename(node=folder, name=payload.validated_data["name"])
-        folder.refresh_from_db()
+        folder = tree.node_update(user=request.user, node=folder, **_changes(payload.validated_data, "parent"))
         parent = folder.parent
         return Response({"id": str(folder.uuid), "name": folder.name, "token": tree.token_get(folder),
                          "parent": None if parent.is_root else str(parent.uuid)})

@@ -1,6 +1,7 @@
 """Bytes: content-addressed blobs, the versions of file nodes, and public links."""
 
 import secrets
+import uuid as uuid_module
 
 from django.conf import settings
 from django.db import models
@@ -125,3 +126,109 @@ class SharedCopy(models.Model):
 
     def __str__(self) -> str:
         return f"copy of {self.source} for {self.recipient}"
+
+
+class UploadStatus(models.TextChoices):
+    UPLOADING = "uploading"
+    ASSEMBLING = "assembling"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class UploadSource(models.TextChoices):
+    """Which front door started an upload; all share one engine."""
+
+    STREAMVAULT = "streamvault"
+    MEGAVAULT = "megavault"
+    BULK = "bulk"
+    TUS = "tus"
+
+
+class UploadBatch(models.Model):
+    """Uploads started together: a MegaVault upload session (several files) or a
+    LayoodStorage bulk upload (a folder from a PC). Progress and the summary are
+    read off its upload sessions."""
+
+    uuid = models.UUIDField(default=uuid_module.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_batches")
+    source = models.CharField(max_length=16, choices=UploadSource.choices)
+    folder = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    expected_files = models.PositiveIntegerField(null=True, blank=True)
+    expected_bytes = models.BigIntegerField(null=True, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "upload batches"
+
+    def __str__(self) -> str:
+        return f"{self.source} batch {self.uuid}"
+
+
+class UploadSession(models.Model):
+    """One file arriving in parts (DESIGN.md §3). Parts are idempotent by number
+    and may come in any order; `reserved` is the quota held for the upload until
+    it completes, fails or expires."""
+
+    uuid = models.UUIDField(default=uuid_module.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    source = models.CharField(max_length=16, choices=UploadSource.choices)
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions")
+    local_id = models.CharField(max_length=255, blank=True, help_text="The client's id for the file (MegaVault).")
+    folder = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    name = models.CharField(max_length=255)
+    conflict_policy = models.CharField(max_length=16, default="version")
+    mime_type = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    expected_size = models.BigIntegerField(null=True, blank=True)
+    expected_sha256 = models.CharField(max_length=64, blank=True)
+    total_parts = models.PositiveIntegerField(null=True, blank=True)
+    chunk_size = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.UPLOADING,
+                              db_index=True)
+    reserved = models.BigIntegerField(default=0)
+    # The final object; with S3, `multipart_id` is its multipart upload (parts sent
+    # to it directly, by the server or by the client through presigned URLs).
+    storage_key = models.CharField(max_length=200)
+    multipart_id = models.CharField(max_length=1024, blank=True)
+    direct = models.BooleanField(default=False, help_text="Parts go straight to S3 through presigned URLs.")
+    node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.uuid} of {self.name} ({self.status})"
+
+
+class UploadPart(models.Model):
+    """A received part: its own object (`storage_key`), or a part of the session's
+    S3 multipart upload (`etag`). `sha256` is empty for parts the client sent
+    straight to S3."""
+
+    session = models.ForeignKey(UploadSession, on_delete=models.CASCADE, related_name="parts")
+    number = models.PositiveIntegerField()
+    offset = models.BigIntegerField(null=True, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True)
+    storage_key = models.CharField(max_length=200, blank=True)
+    etag = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "number"]
+        constraints = [models.UniqueConstraint(fields=["session", "number"],
+                                               name="%(app_label)s_%(class)s_unique_number")]
+
+    def __str__(self) -> str:
+        return f"part {self.number} of {self.session_id}"

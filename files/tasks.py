@@ -1,6 +1,8 @@
 from celery import shared_task
 
-from .services import blobs, nodes, versions
+from storage_site.core.exceptions import StorageUnavailable
+
+from .services import blobs, nodes, upload_sessions, versions
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
@@ -16,3 +18,15 @@ def versions_prune_task() -> int:
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def blobs_collect_task() -> int:
     return blobs.blobs_collect()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(StorageUnavailable,),
+             retry_backoff=5, retry_backoff_max=300, max_retries=8, time_limit=3600, soft_time_limit=3500)
+def upload_assemble_task(session_id: int) -> None:
+    """Build an upload's file; re-run safely after a crash or a storage outage."""
+    upload_sessions.session_assemble(session_id)
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def uploads_expire_task() -> int:
+    return upload_sessions.sessions_expire()

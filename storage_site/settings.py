@@ -271,10 +271,20 @@ TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 VERSION_KEEP_MAX = env.int("VERSION_KEEP_MAX", default=20)  # per file, 0 = no limit
 VERSION_KEEP_DAYS = env.int("VERSION_KEEP_DAYS", default=0)  # 0 = keep regardless of age
 
+# Chunked uploads (files/services/upload_sessions.py)
+UPLOAD_SESSION_TTL_DAYS = env.int("UPLOAD_SESSION_TTL_DAYS", default=7)  # extended by every part
+UPLOAD_SESSION_MAX_SIZE = env.int("UPLOAD_SESSION_MAX_SIZE", default=5 * 1024**4)  # S3's object limit
+# Uploads up to this size are assembled in the `complete` request; bigger ones by a worker.
+UPLOAD_ASSEMBLE_INLINE_MAX = env.int("UPLOAD_ASSEMBLE_INLINE_MAX", default=64 * 1024**2)
+UPLOAD_ASSEMBLY_STALE_SECONDS = env.int("UPLOAD_ASSEMBLY_STALE_SECONDS", default=15 * 60)
+UPLOAD_PRESIGNED_URL_SECONDS = env.int("UPLOAD_PRESIGNED_URL_SECONDS", default=24 * 3600)
+UPLOAD_CHUNK_MAX_SIZE = env.int("UPLOAD_CHUNK_MAX_SIZE", default=512 * 1024**2)  # one chunk request
+
 FILEAGO_UPLOAD_TOKEN_SECONDS = env.int("FILEAGO_UPLOAD_TOKEN_SECONDS", default=5)
 
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-trash": {"task": "files.tasks.trash_purge_expired_task", "schedule": 3600.0},
     "prune-versions": {"task": "files.tasks.versions_prune_task", "schedule": 6 * 3600.0},
     "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
+    "expire-uploads": {"task": "files.tasks.uploads_expire_task", "schedule": 3600.0},
 }

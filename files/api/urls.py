@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import fileago, public, streamvault, views
+from . import fileago, public, streamvault, streamvault_chunks, views
 
 app_name = "files"
 
@@ -40,6 +40,10 @@ public_routes = [
 
 # StreamVault v3/v4 file and folder routes (seed 003).
 streamvault_routes = [
+    path("storage/api/v3/chunk_init/", streamvault_chunks.ChunkInitView.as_view(), name="sv-chunk-init"),
+    path("storage/api/v3/chunk_upload/", streamvault_chunks.ChunkUploadView.as_view(), name="sv-chunk-upload"),
+    path("storage/api/v3/chunk_complete/", streamvault_chunks.ChunkCompleteView.as_view(), name="sv-chunk-complete"),
+    path("storage/api/v3/chunk_status/", streamvault_chunks.ChunkStatusView.as_view(), name="sv-chunk-status"),
     path("storage/api/v3/folders/", streamvault.FolderCreateView.as_view(), name="sv-folder-create"),
     path("storage/api/v3/folders/update/", streamvault.FolderUpdateView.as_view(), name="sv-folder-update"),
     path("storage/api/v3/folders/<str:token>/", streamvault.FolderByTokenView.as_view(), name="sv-folder"),

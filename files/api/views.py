@@ -2,14 +2,11 @@
 share, info; plus the operations users expect (rename, move, copy, star,
 versions, trash, usage), all with the primary envelope."""
 
-import logging
-
 from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
 
 from accounts.quota import quota_held
 from folders import services as tree
@@ -44,9 +41,7 @@ from .serializers import (
     UploadSerializer,
     VersionSerializer,
 )
-from .upload_handlers import StorageUploadHandler
-
-logger = logging.getLogger(__name__)
+from .upload_handlers import StorageUploadHandler, read_body
 
 FILE = envelope("FileResponse", NodeSerializer())
 ERRORS = {**PRIMARY_ERRORS, 403: ErrorEnvelopeSerializer, 409: ErrorEnvelopeSerializer,
@@ -87,7 +82,7 @@ class FileUploadView(PrimaryView):
             handler = StorageUploadHandler(request._request)
             request._request.upload_handlers = [handler]
             try:
-                payload = UploadSerializer(data=_read_body(request, handler))
+                payload = UploadSerializer(data=read_body(request, handler))
                 payload.is_valid(raise_exception=True)
                 upload = payload.validated_data["file"]
                 if upload.size > settings.UPLOAD_MAX_SIZE:
@@ -102,20 +97,6 @@ class FileUploadView(PrimaryView):
                 policy=payload.validated_data["onConflict"],
             )
         return ok(_render(request, node), message="File uploaded", status=201)
-
-
-def _read_body(request, handler: StorageUploadHandler):
-    """Parse the multipart body; a body cut short (client gone, short Content-Length) is a 400."""
-    try:
-        return request.data
-    except (ApplicationError, APIException):
-        raise
-    except Exception as exc:
-        logger.info("upload body could not be read: %r", exc)
-        raise ApplicationError("The upload was interrupted before the whole body arrived.",
-                               code="INCOMPLETE_UPLOAD") from exc
-    finally:
-        handler.abort_unfinished()
 
 
 def _too_large_message() -> str:

@@ -226,3 +226,104 @@ def exists(key: str) -> bool:
 
 def size(key: str) -> int:
     return _storage().size(key)
+
+
+# --- multipart uploads that outlive a request (the chunked-upload engine) -----------
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part, except the last
+
+
+def _s3():
+    storage = _storage()
+    return storage.connection.meta.client, storage.bucket_name, storage._normalize_name
+
+
+def _s3_call(what: str, key: str, call):
+    try:
+        return call()
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        logger.warning("S3 %s failed for %s: %s", what, key, exc)
+        raise StorageUnavailable() from exc
+
+
+def multipart_create(key: str) -> str:
+    client, bucket, name = _s3()
+    return _s3_call("create_multipart_upload", key,
+                    lambda: client.create_multipart_upload(Bucket=bucket, Key=name(key))["UploadId"])
+
+
+def multipart_put_part(key: str, upload_id: str, number: int, data) -> str:
+    """Send one part (bytes-like) of a multipart upload; returns its ETag."""
+    client, bucket, name = _s3()
+    return _s3_call("upload_part", key, lambda: client.upload_part(
+        Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumber=number, Body=data)["ETag"])
+
+
+def multipart_copy_part(key: str, upload_id: str, number: int, source_key: str) -> str:
+    """Make an existing object part `number` of a multipart upload, inside S3."""
+    client, bucket, name = _s3()
+    return _s3_call("upload_part_copy", key, lambda: client.upload_part_copy(
+        Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumber=number,
+        CopySource={"Bucket": bucket, "Key": name(source_key)})["CopyPartResult"]["ETag"])
+
+
+def multipart_parts(key: str, upload_id: str) -> dict[int, dict]:
+    """What S3 holds of a multipart upload: {number: {"size", "etag"}}."""
+    client, bucket, name = _s3()
+    held, marker = {}, 0
+    while True:
+        page = _s3_call("list_parts", key, lambda: client.list_parts(
+            Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumberMarker=marker))
+        for part in page.get("Parts", []):
+            held[part["PartNumber"]] = {"size": part["Size"], "etag": part["ETag"]}
+        if not page.get("IsTruncated"):
+            return held
+        marker = page["NextPartNumberMarker"]
+
+
+def multipart_complete(key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    client, bucket, name = _s3()
+    _s3_call("complete_multipart_upload", key, lambda: client.complete_multipart_upload(
+        Bucket=bucket, Key=name(key), UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}))
+
+
+def multipart_abort(key: str, upload_id: str) -> None:
+    client, bucket, name = _s3()
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=name(key), UploadId=upload_id)
+    except Exception:  # already completed or aborted; the reconciler sees leftovers
+        logger.info("could not abort multipart upload %s of %s", upload_id, key, exc_info=True)
+
+
+def presigned_part_url(key: str, upload_id: str, number: int, expires_in: int) -> str:
+    """A URL the client can PUT one part to, straight to S3."""
+    client, bucket, name = _s3()
+    return client.generate_presigned_url("upload_part", ExpiresIn=expires_in, Params={
+        "Bucket": bucket, "Key": name(key), "UploadId": upload_id, "PartNumber": number})
+
+
+def object_sha256(key: str) -> tuple[int, str]:
+    """Read an object once, streamed: (size, SHA-256)."""
+    digest, size = hashlib.sha256(), 0
+    for data in read_range(key):
+        digest.update(data)
+        size += len(data)
+    return size, digest.hexdigest()
+
+
+def put_bytes(key: str, data) -> None:
+    """Store a small in-memory object (at most one part)."""
+    if is_s3():
+        client, bucket, name = _s3()
+        _s3_call("put_object", key, lambda: client.put_object(Bucket=bucket, Key=name(key), Body=data))
+        return
+    writer = LocalObjectWriter(key)
+    try:
+        writer.write(data)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise

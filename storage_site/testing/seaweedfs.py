@@ -70,7 +70,8 @@ class SeaweedFS:
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
             "filer.port", "filer.port.grpc", "metricsPort")}
         args = [weed_binary(), "server", f"-dir={self.data_dir}", "-s3", f"-s3.port={self.s3_port}",
-                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.volumeSizeLimitMB=1024", "-volume.max=0"]
+                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+                "-s3.port.iceberg=0", "-s3.port.lance=0"]  # fixed default ports: stores would collide
         args += [f"-{name}={port}" for name, port in ports.items()]
         self.log_path = os.path.join(self.data_dir, "weed.log")
         log = open(self.log_path, "ab")

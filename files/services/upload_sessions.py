@@ -1,0 +1,654 @@
+"""The chunked-upload engine (DESIGN.md §3): one upload session per file.
+
+Every chunked front door (StreamVault, MegaVault, bulk upload, tus) is a thin layer
+over these functions:
+
+- `session_start` checks the target, holds quota for the declared size and opens
+  the session (7 days by default, extended by every part).
+- `part_accept` records one part. Parts are idempotent by number: the same bytes
+  again are accepted, different bytes are a 409 that says what the server holds.
+  With S3, a part of at least 5 MiB goes straight into the session's multipart
+  upload; smaller parts (and local storage) become objects of their own.
+- `session_complete` checks that every part is there and hands assembly to a
+  Celery task (inline for small uploads); a retried complete answers the same.
+- `session_assemble` (the task) builds the object — S3 `CompleteMultipartUpload`,
+  server-side part copies, or a streamed concatenation — verifies the whole-file
+  SHA-256, and records an ordinary file through `uploads.file_commit`.
+- `sessions_expire` (periodic) deletes parts, aborts multipart uploads and
+  releases the quota of sessions nobody finished.
+"""
+
+import hashlib
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.quota import Reservation, quota_release, quota_reserve
+from folders import services as tree
+from folders.models import Node
+from storage_site.core import storage
+from storage_site.core.exceptions import ApplicationError, NotFound, StorageUnavailable
+
+from ..models import UploadPart, UploadSession, UploadStatus
+from .blobs import blob_key_new
+from .uploads import StoredBytes, _check_target, file_commit, mime_for
+
+logger = logging.getLogger(__name__)
+
+MAX_PARTS = 10_000  # S3's limit, kept for every backend so sessions move between them
+# A part of an S3 session is held in memory up to this size so the engine can send
+# it straight into the multipart upload; bigger parts stream to an object of their own.
+PART_MEMORY_MAX = 16 * 1024 * 1024
+SHA256_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+
+
+class UploadError(ApplicationError):
+    code = "UPLOAD_ERROR"
+
+
+def _ttl() -> timedelta:
+    return timedelta(days=settings.UPLOAD_SESSION_TTL_DAYS)
+
+
+def checksum_parse(value: str | None) -> str:
+    """A client's whole-file checksum, `sha256:<hex>` or bare hex → lower-case hex ('' if none)."""
+    if not value:
+        return ""
+    match = SHA256_RE.match(value.strip())
+    if not match:
+        raise UploadError("`checksum` must be a SHA-256 in hex, optionally prefixed `sha256:`.",
+                          code="INVALID_CHECKSUM")
+    return match.group(1).lower()
+
+
+# --- receiving the bytes of one part ---------------------------------------------------
+
+@dataclass
+class ReceivedPart:
+    """One part's bytes as received: in memory, or already in an object of its own."""
+
+    size: int
+    sha256: str
+    data: bytearray | None = None
+    stored: StoredBytes | None = None
+
+    def discard(self) -> None:
+        if self.stored is not None:
+            storage.delete(self.stored.key)
+            self.stored = None
+        self.data = None
+
+
+class PartSpool:
+    """Collects a part as it arrives (`write`, then `close` → ReceivedPart, or
+    `abort`). Keeps up to `memory_max` bytes in memory, then streams to a fresh
+    object; memory_max 0 streams from the first byte (local storage, tus)."""
+
+    def __init__(self, *, memory_max: int):
+        self.memory_max = memory_max
+        self.size = 0
+        self._buffer = bytearray()
+        self._sha256 = hashlib.sha256()
+        self._writer = None if memory_max else storage.open_writer(blob_key_new())
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self._writer is None and len(self._buffer) + len(data) > self.memory_max:
+            self._writer = storage.open_writer(blob_key_new())  # hashes everything itself
+            self._writer.write(self._buffer)
+            self._buffer = bytearray()
+        if self._writer is not None:
+            self._writer.write(data)
+        else:
+            self._buffer += data
+            self._sha256.update(data)
+
+    def close(self) -> ReceivedPart:
+        if self._writer is None:
+            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), data=self._buffer)
+        size, sha256 = self._writer.close()
+        return ReceivedPart(size=size, sha256=sha256, stored=StoredBytes(self._writer.key, size, sha256))
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+        self._buffer = bytearray()
+
+
+def part_memory_max() -> int:
+    return PART_MEMORY_MAX if storage.is_s3() else 0
+
+
+def part_receive(stream, *, length: int, memory_max: int | None = None, keep_partial: bool = False) -> ReceivedPart:
+    """Read a raw request body of `length` bytes into a part. A body that ends early
+    is an error, unless `keep_partial` (tus keeps what arrived)."""
+    spool = PartSpool(memory_max=part_memory_max() if memory_max is None else memory_max)
+    try:
+        remaining = length
+        while remaining > 0:
+            try:
+                data = stream.read(min(storage.CHUNK_SIZE, remaining))
+            except OSError:  # the client went away mid-body
+                data = b""
+            if not data:
+                break
+            spool.write(data)
+            remaining -= len(data)
+        if remaining and not keep_partial:
+            raise UploadError(f"Expected {length} bytes, received {length - remaining}.", code="INCOMPLETE_UPLOAD")
+        return spool.close()
+    except BaseException:
+        spool.abort()
+        raise
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+def session_start(*, user, folder: Node, name: str, source: str, expected_size: int | None = None,
+                  total_parts: int | None = None, chunk_size: int | None = None, checksum: str | None = None,
+                  mime_type: str | None = None, policy: str = tree.ConflictPolicy.VERSION, batch=None,
+                  local_id: str = "", metadata: dict | None = None, direct: bool = False,
+                  created_by=None) -> UploadSession:
+    """Open an upload of `name` into `folder`, holding quota for `expected_size` when known."""
+    name = _check_target(user=user, folder=folder, name=name, policy=policy)
+    if expected_size is not None:
+        if expected_size < 0:
+            raise UploadError("The size must not be negative.", code="VALIDATION_ERROR")
+        if expected_size > settings.UPLOAD_SESSION_MAX_SIZE:
+            raise UploadError(f"Files are limited to {settings.UPLOAD_SESSION_MAX_SIZE} bytes.",
+                              code="FILE_TOO_LARGE", status_code=413)
+    if chunk_size is not None and chunk_size < 1:
+        raise UploadError("The chunk size must be positive.", code="VALIDATION_ERROR")
+    if expected_size is not None and chunk_size:
+        derived = max(1, -(-expected_size // chunk_size))
+        if total_parts is not None and total_parts != derived:
+            raise UploadError(f"{expected_size} bytes in chunks of {chunk_size} make {derived} chunks, "
+                              f"not {total_parts}.", code="VALIDATION_ERROR")
+        total_parts = derived
+    if total_parts is not None and not 1 <= total_parts <= MAX_PARTS:
+        raise UploadError(f"An upload has 1 to {MAX_PARTS} chunks; make the chunks bigger.",
+                          code="TOO_MANY_CHUNKS")
+    direct = direct and storage.is_s3() and bool(chunk_size) and chunk_size >= storage.MIN_PART_SIZE \
+        and expected_size is not None
+    session = UploadSession(
+        owner=user, created_by=created_by or user, source=source, batch=batch, local_id=local_id[:255],
+        folder=folder, name=name, conflict_policy=policy, mime_type=mime_for(name, mime_type),
+        metadata=metadata or {}, expected_size=expected_size, expected_sha256=checksum_parse(checksum),
+        total_parts=total_parts, chunk_size=chunk_size, storage_key=blob_key_new(), direct=direct,
+        expires_at=timezone.now() + _ttl(),
+    )
+    if storage.is_s3() and total_parts != 1 and (expected_size is None or expected_size >= storage.MIN_PART_SIZE) \
+            and (chunk_size is None or chunk_size >= storage.MIN_PART_SIZE):
+        session.multipart_id = storage.multipart_create(session.storage_key)
+    try:
+        with transaction.atomic():
+            if expected_size:
+                quota_reserve(user=user, size=expected_size)
+                session.reserved = expected_size
+            session.save()
+    except BaseException:
+        if session.multipart_id:
+            storage.multipart_abort(session.storage_key, session.multipart_id)
+        raise
+    return session
+
+
+def session_get(*, user, upload_id, source: str | None = None) -> UploadSession:
+    """The user's own upload session; any other id (or another user's) is not found."""
+    sessions = UploadSession.objects.filter(owner=user)
+    if source:
+        sessions = sessions.filter(source=source)
+    try:
+        session = sessions.select_related("folder", "node").filter(uuid=uuid.UUID(str(upload_id))).first()
+    except (ValueError, TypeError):  # a malformed id names nothing
+        session = None
+    if session is None:
+        raise NotFound("Upload session not found.", code="UPLOAD_NOT_FOUND")
+    return session
+
+
+def _ensure_open(session: UploadSession) -> None:
+    if session.status == UploadStatus.UPLOADING and session.expires_at <= timezone.now():
+        raise UploadError("This upload session has expired; start a new one.", code="UPLOAD_EXPIRED",
+                          status_code=410)
+    if session.status == UploadStatus.EXPIRED:
+        raise UploadError("This upload session has expired; start a new one.", code="UPLOAD_EXPIRED",
+                          status_code=410)
+    if session.status == UploadStatus.FAILED:
+        raise UploadError(f"This upload failed: {session.error_message}", code=session.error_code or "UPLOAD_FAILED",
+                          status_code=409)
+    if session.status != UploadStatus.UPLOADING:
+        raise UploadError("This upload is already complete; its parts cannot change.", code="UPLOAD_COMPLETE",
+                          status_code=409)
+
+
+def session_state(session: UploadSession) -> dict:
+    """What the server holds: the answer a client resumes from."""
+    parts = list(session.parts.values_list("number", "size"))
+    received = sorted(number for number, _ in parts)
+    state = {
+        "uploadId": str(session.uuid), "status": session.status, "fileName": session.name,
+        "receivedParts": received, "bytesReceived": sum(size for _, size in parts),
+        "expectedSize": session.expected_size, "totalParts": session.total_parts,
+        "chunkSize": session.chunk_size, "expiresAt": session.expires_at,
+    }
+    state["missingParts"] = _missing(session, received)
+    state["nextPart"] = state["missingParts"][0] if state["missingParts"] else None
+    if session.node_id:
+        state["fileId"] = str(session.node.uuid)
+    if session.error_code:
+        state["error"] = {"code": session.error_code, "message": session.error_message}
+    return state
+
+
+def _missing(session: UploadSession, received: list[int]) -> list[int]:
+    if session.total_parts is None:
+        top = max(received, default=0)
+        return sorted(set(range(1, top + 1)) - set(received))
+    return sorted(set(range(1, session.total_parts + 1)) - set(received))
+
+
+def _part_conflict(session: UploadSession, message: str, *, code: str, status_code: int = 409) -> UploadError:
+    state = session_state(session)
+    return UploadError(message, code=code, status_code=status_code, details={
+        "receivedParts": state["receivedParts"], "missingParts": state["missingParts"],
+        "nextPart": state["nextPart"], "bytesReceived": state["bytesReceived"]})
+
+
+def _check_part_size(session: UploadSession, number: int, size: int) -> None:
+    """Every part but the last has the chunk size; the last is no bigger."""
+    last = session.total_parts is not None and number == session.total_parts
+    if session.expected_size is not None and session.chunk_size:
+        wanted = session.chunk_size if not last else session.expected_size - session.chunk_size * (number - 1)
+        if size != wanted:
+            raise _part_conflict(session, f"Chunk {number} must be {wanted} bytes, not {size}.",
+                                 code="CHUNK_SIZE_MISMATCH", status_code=400)
+        return
+    if size == 0 and not (last and number == 1):
+        raise _part_conflict(session, f"Chunk {number} is empty.", code="CHUNK_SIZE_MISMATCH", status_code=400)
+    if session.chunk_size is None:
+        return
+    if (not last and size != session.chunk_size) or (last and size > session.chunk_size):
+        raise _part_conflict(session, f"Chunk {number} has {size} bytes; every chunk but the last must have "
+                             f"{session.chunk_size} bytes and the last no more.", code="CHUNK_SIZE_MISMATCH",
+                             status_code=400)
+
+
+def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
+                reservation: Reservation | None = None, offset: int | None = None) -> UploadPart:
+    """Record part `number` (or the bytes at `offset`, for tus) of the session. The
+    received bytes end recorded or discarded, never both, never neither.
+
+    Quota: a session of declared size holds it all from the start; otherwise each
+    part's bytes are held before they are stored, taken from `reservation` (held by
+    the front door while the body was read) as far as it goes."""
+    placed_key, own_hold = "", 0
+    try:
+        _ensure_open(session)
+        limit = session.total_parts or MAX_PARTS
+        if not 1 <= number <= limit:
+            raise _part_conflict(session, f"Chunk number {number} is out of range 1–{limit}.",
+                                 code="CHUNK_OUT_OF_RANGE", status_code=400)
+        existing = session.parts.filter(number=number).first()
+        if existing is not None:
+            return _same_part(session, existing, received)
+        if offset is None:
+            _check_part_size(session, number, received.size)
+        if session.expected_size is None:
+            from_request = min(reservation.held, received.size) if reservation is not None else 0
+            if received.size > from_request:
+                quota_reserve(user=session.owner, size=received.size - from_request)
+                own_hold = received.size - from_request
+        etag = ""
+        if received.stored is not None:
+            placed_key = received.stored.key
+        elif session.multipart_id and received.size >= storage.MIN_PART_SIZE:
+            etag = storage.multipart_put_part(session.storage_key, session.multipart_id, number, received.data)
+        else:
+            placed_key = blob_key_new()
+            storage.put_bytes(placed_key, received.data or b"")
+        received.data = None
+        try:
+            part = _part_record(session=session, number=number, received=received, key=placed_key, etag=etag,
+                                offset=offset)
+        except _Duplicate as duplicate:  # ours is dropped by `finally`
+            return duplicate.part
+        placed_key, own_hold = "", 0
+        if reservation is not None and session.expected_size is None:
+            reservation.committed(min(reservation.held, received.size))  # now the session's
+        return part
+    finally:
+        if placed_key:
+            storage.delete(placed_key)
+        if own_hold:
+            quota_release(user=session.owner, size=own_hold)
+        received.data = None
+
+
+class _Duplicate(Exception):
+    def __init__(self, part: UploadPart):
+        super().__init__()
+        self.part = part
+
+
+def _same_part(session: UploadSession, existing: UploadPart, received: ReceivedPart) -> UploadPart:
+    received.discard()
+    if existing.sha256 and existing.sha256 == received.sha256 and existing.size == received.size:
+        return existing  # the same bytes again: nothing to do
+    raise _part_conflict(session, f"Chunk {existing.number} is already stored with different content.",
+                         code="CHUNK_CONFLICT")
+
+
+def _part_record(*, session, number, received, key, etag, offset) -> UploadPart:
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        _ensure_open(locked)
+        held = locked.parts.aggregate(total=Sum("size"))["total"] or 0
+        if offset is not None and offset != held:
+            raise UploadError(f"The upload holds {held} bytes; send from there.", code="OFFSET_MISMATCH",
+                              status_code=409, details={"offset": held})
+        if locked.expected_size is not None and held + received.size > locked.expected_size:
+            raise _part_conflict(locked, f"This chunk would pass the declared size ({locked.expected_size} bytes).",
+                                 code="UPLOAD_TOO_LONG", status_code=400)
+        if offset is None and locked.chunk_size is None and number != locked.total_parts:
+            _learn_chunk_size(locked, number, received.size)
+        try:
+            with transaction.atomic():
+                part = UploadPart.objects.create(session=locked, number=number, offset=offset, size=received.size,
+                                                 sha256=received.sha256, storage_key=key, etag=etag)
+        except IntegrityError:  # the same part arrived twice at once: the first one stands
+            existing = UploadPart.objects.get(session=locked, number=number)
+            if existing.sha256 != received.sha256:
+                raise _part_conflict(locked, f"Chunk {number} is already stored with different content.",
+                                     code="CHUNK_CONFLICT") from None
+            raise _Duplicate(existing) from None
+        changes = {"expires_at": timezone.now() + _ttl(), "updated_at": timezone.now()}
+        if locked.expected_size is None:
+            changes["reserved"] = F("reserved") + received.size
+        UploadSession.objects.filter(pk=locked.pk).update(**changes)
+    return part
+
+
+def _learn_chunk_size(session: UploadSession, number: int, size: int) -> None:
+    """The first chunk that is not the last fixes the chunk size of the session."""
+    last = session.parts.filter(number=session.total_parts).first() if session.total_parts else None
+    if last is not None and last.size > size:
+        raise _part_conflict(session, f"Chunk {number} has {size} bytes, fewer than the last chunk "
+                             f"({last.size}); every chunk but the last must have the same size.",
+                             code="CHUNK_SIZE_MISMATCH", status_code=400)
+    UploadSession.objects.filter(pk=session.pk).update(chunk_size=size)
+    session.chunk_size = size
+
+
+# --- direct-to-S3 parts --------------------------------------------------------------------
+
+def part_urls(session: UploadSession, numbers: list[int] | None = None) -> dict[int, str]:
+    """Presigned URLs for the client to PUT parts straight to S3."""
+    if not session.direct:
+        return {}
+    expires_in = max(60, min(int((session.expires_at - timezone.now()).total_seconds()),
+                             settings.UPLOAD_PRESIGNED_URL_SECONDS))
+    numbers = numbers if numbers is not None else list(range(1, session.total_parts + 1))
+    return {number: storage.presigned_part_url(session.storage_key, session.multipart_id, number, expires_in)
+            for number in numbers}
+
+
+def parts_sync(session: UploadSession) -> None:
+    """Record the parts the client sent straight to S3 (S3 is the truth for them)."""
+    if not session.direct or session.status != UploadStatus.UPLOADING:
+        return
+    held = storage.multipart_parts(session.storage_key, session.multipart_id)
+    known = {part.number: part for part in session.parts.all()}
+    with transaction.atomic():
+        for number, info in held.items():
+            part = known.get(number)
+            if part is None:
+                UploadPart.objects.get_or_create(session=session, number=number,
+                                                 defaults={"size": info["size"], "etag": info["etag"]})
+            elif part.etag != info["etag"] or part.size != info["size"]:
+                UploadPart.objects.filter(pk=part.pk).update(size=info["size"], etag=info["etag"], sha256="")
+        if held:
+            UploadSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() + _ttl())
+
+
+# --- completion ---------------------------------------------------------------------------
+
+def session_complete(*, session: UploadSession, checksum: str | None = None,
+                     metadata: dict | None = None) -> UploadSession:
+    """Finish an upload: every part must be there. Small uploads are assembled in this
+    request; bigger ones by a Celery task, the answer saying `assembling` meanwhile.
+    Calling it again answers with the current state (the same file once complete)."""
+    from ..tasks import upload_assemble_task
+
+    parts_sync(session)
+    checksum = checksum_parse(checksum)
+    inline = False
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == UploadStatus.ASSEMBLING:
+            if locked.updated_at < timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS):
+                locked.save(update_fields=["updated_at"])  # a worker died: try again
+                transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk))
+            return locked
+        if locked.status == UploadStatus.COMPLETE:
+            return locked
+        _ensure_open(locked)
+        parts = list(locked.parts.order_by("number"))
+        received = [part.number for part in parts]
+        missing = _missing(locked, received)
+        if missing or not parts:
+            raise _part_conflict(locked, f"Chunks missing: {_ranges(missing) or 'all'}.", code="MISSING_CHUNKS",
+                                 status_code=400)
+        if locked.direct:
+            for part in parts:
+                _check_part_size(locked, part.number, part.size)
+        total = sum(part.size for part in parts)
+        if locked.expected_size is not None and total != locked.expected_size:
+            raise _part_conflict(locked, f"Received {total} bytes; the upload declared {locked.expected_size}.",
+                                 code="SIZE_MISMATCH", status_code=400)
+        if checksum:
+            if locked.expected_sha256 and locked.expected_sha256 != checksum:
+                raise UploadError("This checksum differs from the one given at the start.",
+                                  code="CHECKSUM_MISMATCH")
+            locked.expected_sha256 = checksum
+        if metadata:
+            locked.metadata = {**locked.metadata, **metadata}
+        locked.status = UploadStatus.ASSEMBLING
+        locked.save()
+        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX
+        if not inline:
+            transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk))
+    if inline:
+        session_assemble(locked.pk)
+    return UploadSession.objects.select_related("node", "folder").get(pk=locked.pk)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] → '1-3, 7' (a message, not a list of ten thousand numbers)."""
+    spans, start = [], None
+    for index, number in enumerate(numbers):
+        if start is None:
+            start = number
+        if index + 1 == len(numbers) or numbers[index + 1] != number + 1:
+            spans.append(str(start) if start == number else f"{start}-{number}")
+            start = None
+    return ", ".join(spans)
+
+
+class AssemblyFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class _Assembled:
+    stored: StoredBytes
+    adopted_key: str = ""  # a part's own object became the file: never delete it as a leftover
+    leftovers: list[str] = field(default_factory=list)
+
+
+def session_assemble(session_id: int) -> None:
+    """Build the file of a session in `assembling` (the Celery task; safe to run twice)."""
+    session = UploadSession.objects.select_related("owner", "folder", "created_by").filter(pk=session_id).first()
+    if session is None or session.status != UploadStatus.ASSEMBLING:
+        return
+    try:
+        assembled = _assemble(session)
+    except AssemblyFailed as exc:
+        session_fail(session, exc.code, exc.message)
+        return
+    stored = assembled.stored
+    problem = None
+    if session.expected_sha256 and stored.sha256 != session.expected_sha256:
+        problem = ("CHECKSUM_MISMATCH", "The assembled file's SHA-256 differs from the checksum given; "
+                                        "nothing was stored.")
+    elif session.expected_size is not None and stored.size != session.expected_size:
+        problem = ("SIZE_MISMATCH", f"Assembled {stored.size} bytes, expected {session.expected_size}.")
+    if problem:
+        storage.delete(stored.key)
+        session_fail(session, *problem)
+        return
+    try:
+        _commit(session, assembled)
+    except ApplicationError as exc:  # the folder went away, a name conflict, the quota
+        if stored.key != assembled.adopted_key:
+            storage.delete(stored.key)
+        session_fail(session, exc.code, exc.message)
+
+
+def _commit(session: UploadSession, assembled: _Assembled) -> None:
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != UploadStatus.ASSEMBLING:  # another run finished it
+            if assembled.stored.key != assembled.adopted_key:
+                transaction.on_commit(lambda: storage.delete(assembled.stored.key))
+            return
+        folder = Node.objects.filter(pk=locked.folder_id).first()
+        if folder is None:
+            raise NotFound("The target folder no longer exists.", code="FOLDER_NOT_FOUND")
+        _check_target(user=locked.owner, folder=folder, name=locked.name, policy=locked.conflict_policy)
+        reservation = Reservation(user=locked.owner, size=locked.reserved)
+        node = file_commit(user=locked.owner, folder=folder, name=locked.name, stored=assembled.stored,
+                           mime_type=locked.mime_type or mime_for(locked.name, None), reservation=reservation,
+                           policy=locked.conflict_policy, metadata=locked.metadata, created_by=locked.created_by)
+        if reservation.held > 0:
+            quota_release(user=locked.owner, size=reservation.held)
+        locked.reserved = 0
+        locked.status = UploadStatus.COMPLETE
+        locked.node = node
+        locked.completed_at = timezone.now()
+        locked.save()
+        keys = [key for key in locked.parts.exclude(storage_key="").values_list("storage_key", flat=True)
+                if key != assembled.adopted_key] + assembled.leftovers
+        transaction.on_commit(lambda: _delete_keys(keys))
+
+
+def _delete_keys(keys) -> None:
+    for key in keys:
+        storage.delete(key)
+
+
+def _assemble(session: UploadSession) -> _Assembled:
+    parts = list(session.parts.order_by("number"))
+    if len(parts) == 1 and parts[0].storage_key:
+        part = parts[0]
+        sha256 = part.sha256 or storage.object_sha256(part.storage_key)[1]
+        leftovers = []
+        if session.multipart_id:
+            storage.multipart_abort(session.storage_key, session.multipart_id)
+        return _Assembled(StoredBytes(part.storage_key, part.size, sha256), adopted_key=part.storage_key,
+                          leftovers=leftovers)
+    if session.multipart_id and all(part.etag or part.size >= storage.MIN_PART_SIZE or index == len(parts) - 1
+                                    for index, part in enumerate(parts)):
+        return _assemble_multipart(session, parts)
+    if any(part.etag for part in parts):
+        raise AssemblyFailed("CHUNKS_UNUSABLE", "The chunks do not have one size, so they cannot be joined; "
+                                                "upload the file again with equal chunks.")
+    if session.multipart_id:
+        storage.multipart_abort(session.storage_key, session.multipart_id)
+    return _assemble_concatenated(parts)
+
+
+def _assemble_multipart(session: UploadSession, parts: list[UploadPart]) -> _Assembled:
+    """S3: parts already in the multipart upload stay there; objects join it by a
+    server-side copy. No byte of the file passes through this process to build it."""
+    total = sum(part.size for part in parts)
+    try:
+        listing = [(part.number, part.etag or storage.multipart_copy_part(
+            session.storage_key, session.multipart_id, part.number, part.storage_key)) for part in parts]
+        storage.multipart_complete(session.storage_key, session.multipart_id, listing)
+    except StorageUnavailable:
+        # Completed by an earlier run that died before recording it?
+        if not (storage.exists(session.storage_key) and storage.size(session.storage_key) == total):
+            raise
+    size, sha256 = storage.object_sha256(session.storage_key)  # the one read: verify before it is visible
+    return _Assembled(StoredBytes(session.storage_key, size, sha256))
+
+
+def _assemble_concatenated(parts: list[UploadPart]) -> _Assembled:
+    """Local files, or S3 parts too small to join: stream them, in order, into one object."""
+    writer = storage.open_writer(blob_key_new())
+    try:
+        for part in parts:
+            for data in storage.read_range(part.storage_key):
+                writer.write(data)
+        size, sha256 = writer.close()
+    except FileNotFoundError as exc:
+        writer.abort()
+        raise AssemblyFailed("CHUNKS_LOST", "A stored chunk is missing; upload the file again.") from exc
+    except BaseException:
+        writer.abort()
+        raise
+    return _Assembled(StoredBytes(writer.key, size, sha256))
+
+
+# --- the end of a session that will not complete --------------------------------------------
+
+def session_fail(session: UploadSession, code: str, message: str, *, status: str = UploadStatus.FAILED) -> None:
+    """End a session without a file: parts deleted, multipart upload aborted, quota released."""
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status in (UploadStatus.COMPLETE, UploadStatus.FAILED, UploadStatus.EXPIRED):
+            return
+        if locked.reserved:
+            quota_release(user=locked.owner, size=locked.reserved)
+        keys = list(locked.parts.exclude(storage_key="").values_list("storage_key", flat=True))
+        locked.parts.all().delete()
+        multipart = (locked.storage_key, locked.multipart_id) if locked.multipart_id else None
+        locked.reserved = 0
+        locked.status = status
+        locked.error_code, locked.error_message = code, message[:500]
+        locked.save()
+
+        def cleanup():
+            _delete_keys(keys)
+            if multipart:
+                storage.multipart_abort(*multipart)
+        transaction.on_commit(cleanup)
+    logger.info("upload %s ended (%s): %s", session.uuid, code, message)
+
+
+def session_cancel(session: UploadSession) -> None:
+    if session.status == UploadStatus.COMPLETE:
+        raise UploadError("This upload is complete; delete the file instead.", code="UPLOAD_COMPLETE",
+                          status_code=409)
+    session_fail(session, "CANCELLED", "The upload was cancelled.")
+
+
+def sessions_expire(*, limit: int = 1000) -> int:
+    """Periodic: end sessions whose time ran out."""
+    expired = 0
+    stale = UploadSession.objects.filter(status=UploadStatus.UPLOADING, expires_at__lte=timezone.now())
+    for session in stale.order_by("expires_at")[:limit]:
+        session_fail(session, "UPLOAD_EXPIRED", "The upload session expired before it was completed.",
+                     status=UploadStatus.EXPIRED)
+        expired += 1
+    return expired

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import fileago, public, streamvault, streamvault_chunks, views
+from . import bulk, fileago, megavault, public, streamvault, streamvault_chunks, tus, views
 
 app_name = "files"
 
@@ -72,4 +72,7 @@ fileago_routes = [
     path("upload/<str:token>", fileago.UploadView.as_view(), name="fa-upload"),
 ]
 
-urlpatterns = primary + public_routes + streamvault_routes + fileago_routes
+# Chunked-upload front doors onto the upload engine (services/upload_sessions.py).
+chunked_routes = megavault.urls + bulk.urls + tus.urls
+
+urlpatterns = primary + public_routes + streamvault_routes + fileago_routes + chunked_routes

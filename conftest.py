@@ -141,6 +141,10 @@ def celery_worker(transactional_db, settings, tmp_path):
         WHATSAPP_BACKEND=settings.WHATSAPP_BACKEND,
         WHATSAPP_FILE_PATH=settings.WHATSAPP_FILE_PATH,
     )
+    if settings.STORAGE_BACKEND == "s3":  # the same bucket as the test process (maybe a SeaweedFS it started)
+        options = settings.STORAGES["default"]["OPTIONS"]
+        env.update(AWS_S3_ENDPOINT_URL=options["endpoint_url"] or "", AWS_ACCESS_KEY_ID=options["access_key"] or "",
+                   AWS_SECRET_ACCESS_KEY=options["secret_key"] or "", AWS_STORAGE_BUCKET_NAME=options["bucket_name"])
     log = open(tmp_path / "worker.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "storage_site", "worker", "--pool=solo", "--loglevel=INFO",

@@ -289,7 +289,8 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
     Quota: a session of declared size holds it all from the start; otherwise each
     part's bytes are held before they are stored, taken from `reservation` (held by
     the front door while the body was read) as far as it goes."""
-    placed_key, own_hold = "", 0
+    # Until the part is recorded, bytes already written are ours to delete on the way out.
+    placed_key, own_hold = (received.stored.key if received.stored else ""), 0
     try:
         _ensure_open(session)
         limit = session.total_parts or MAX_PARTS
@@ -308,7 +309,7 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
                 own_hold = received.size - from_request
         etag = ""
         if received.stored is not None:
-            placed_key = received.stored.key
+            pass  # already in an object of its own
         elif session.multipart_id and received.size >= storage.MIN_PART_SIZE:
             etag = storage.multipart_put_part(session.storage_key, session.multipart_id, number, received.data)
         else:
@@ -324,6 +325,10 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         if reservation is not None and session.expected_size is None:
             reservation.committed(min(reservation.held, received.size))  # now the session's
         return part
+    except BaseException:
+        if not placed_key:  # refused before it was placed: bytes already in an object go too
+            received.discard()
+        raise
     finally:
         if placed_key:
             storage.delete(placed_key)
@@ -339,7 +344,6 @@ class _Duplicate(Exception):
 
 
 def _same_part(session: UploadSession, existing: UploadPart, received: ReceivedPart) -> UploadPart:
-    received.discard()
     if existing.sha256 and existing.sha256 == received.sha256 and existing.size == received.size:
         return existing  # the same bytes again: nothing to do
     raise _part_conflict(session, f"Chunk {existing.number} is already stored with different content.",
@@ -462,7 +466,10 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
             locked.metadata = {**locked.metadata, **metadata}
         locked.status = UploadStatus.ASSEMBLING
         locked.save()
-        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX
+        # One part already in an object of its own with a known SHA-256 is adopted as it is,
+        # without reading a byte: no reason to hand that to a worker, whatever its size.
+        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or (
+            len(parts) == 1 and bool(parts[0].storage_key) and bool(parts[0].sha256))
         if not inline:
             transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk))
     if inline:

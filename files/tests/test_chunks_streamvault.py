@@ -251,3 +251,27 @@ def test_big_upload_is_assembled_by_the_task_and_polled(auth_client, settings):
     assert status(auth_client, upload_id)["status"] == "complete"
     done = complete(auth_client, upload_id)  # polling by retrying complete
     assert done["message"] == "File successfully assembled"
+
+
+def _objects() -> set[str]:
+    from django.core.files.storage import default_storage
+
+    if not default_storage.exists("blobs"):
+        return set()
+    found = set()
+    for prefix in default_storage.listdir("blobs")[0]:
+        found |= {f"blobs/{prefix}/{name}" for name in default_storage.listdir(f"blobs/{prefix}")[1]}
+    return found
+
+
+def test_refused_chunks_leave_no_object_behind(auth_client, user):
+    upload_id = init(auth_client, total=2)["upload_id"]
+    send(auth_client, upload_id, 1, b"a" * 100)
+    before = _objects()
+    send(auth_client, upload_id, 3, b"x" * 100, expect=400)  # out of range
+    send(auth_client, upload_id, 1, b"b" * 100, expect=409)  # conflict
+    send(auth_client, upload_id, 1, b"a" * 100)  # the same again: the copy is dropped
+    send(auth_client, upload_id, 2, b"x" * 101, expect=400)  # bigger than the chunk size
+    type(user).objects.filter(pk=user.pk).update(storage_quota=150)  # not save(): it would reset usage
+    send(auth_client, upload_id, 2, b"x" * 60, expect=413)  # over quota
+    assert _objects() == before

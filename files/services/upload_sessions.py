@@ -187,6 +187,7 @@ def session_start(*, user, folder: Node, name: str, source: str, expected_size: 
     if storage.is_s3() and total_parts != 1 and (expected_size is None or expected_size >= storage.MIN_PART_SIZE) \
             and (chunk_size is None or chunk_size >= storage.MIN_PART_SIZE):
         session.multipart_id = storage.multipart_create(session.storage_key)
+    session.direct = direct and bool(session.multipart_id)  # a one-part file has no multipart upload
     try:
         with transaction.atomic():
             if expected_size:
@@ -325,10 +326,6 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         if reservation is not None and session.expected_size is None:
             reservation.committed(min(reservation.held, received.size))  # now the session's
         return part
-    except BaseException:
-        if not placed_key:  # refused before it was placed: bytes already in an object go too
-            received.discard()
-        raise
     finally:
         if placed_key:
             storage.delete(placed_key)

@@ -278,7 +278,11 @@ def multipart_parts(key: str, upload_id: str) -> dict[int, dict]:
         page = _s3_call("list_parts", key, lambda: client.list_parts(
             Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumberMarker=marker))
         for part in page.get("Parts", []):
-            held[part["PartNumber"]] = {"size": part["Size"], "etag": part["ETag"]}
+            # A part sent twice may be listed twice (SeaweedFS): the newest one counts.
+            known = held.get(part["PartNumber"])
+            if known is None or part["LastModified"] >= known["modified"]:
+                held[part["PartNumber"]] = {"size": part["Size"], "etag": part["ETag"],
+                                            "modified": part["LastModified"]}
         if not page.get("IsTruncated"):
             return held
         marker = page["NextPartNumberMarker"]

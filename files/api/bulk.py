@@ -15,12 +15,12 @@ from rest_framework import serializers
 from accounts.quota import quota_held
 from folders.api.serializers import CONFLICT_HELP, NodeSerializer
 from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
-from storage_site.core.exceptions import FileTooLarge, QuotaExceeded
+from storage_site.core.exceptions import QuotaExceeded
 
 from ..services import bulk_uploads
-from .upload_handlers import StorageUploadHandler, read_body
+from .upload_handlers import body_size_check, read_body, streamed_form
 from .views import ERRORS as FILE_ERRORS
-from .views import MULTIPART_OVERHEAD
+from .views import too_large_message
 
 ERRORS = {**FILE_ERRORS, 410: ErrorEnvelopeSerializer}
 UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Bulk upload id")
@@ -157,30 +157,22 @@ class BulkFileView(PrimaryView):
         ),
     )
     def post(self, request):
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.UPLOAD_MAX_SIZE + MULTIPART_OVERHEAD:
-            raise FileTooLarge(_too_large_message())  # refused before a byte of the body is read
+        size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large_message())
         with ExitStack() as stack:
             # Hold quota for the declared body first; the file part then streams straight to storage.
             try:
-                reservation = stack.enter_context(
-                    quota_held(user=request.user, size=max(0, declared - MULTIPART_OVERHEAD)))
+                reservation = stack.enter_context(quota_held(user=request.user, size=size))
             except QuotaExceeded as exc:
                 _record_refusal(request, exc)
                 raise
-            handler = StorageUploadHandler(request._request)
-            request._request.upload_handlers = [handler]
+            data, handler = streamed_form(request, BulkFileSerializer, too_large=too_large_message())
+            upload = data["file"]
             try:
-                payload = BulkFileSerializer(data=read_body(request, handler))
-                payload.is_valid(raise_exception=True)
-                upload = payload.validated_data["file"]
-                if upload.size > settings.UPLOAD_MAX_SIZE:
-                    raise FileTooLarge(_too_large_message())
-                batch = _batch(request, payload.validated_data["uploadId"])
+                batch = _batch(request, data["uploadId"])
             except BaseException:
                 handler.abort()
                 raise
-            relative_path = payload.validated_data["relativePath"]
+            relative_path = data["relativePath"]
             session = bulk_uploads.bulk_file_add(batch=batch, relative_path=relative_path, stored=upload.stored,
                                                  content_type=upload.content_type, reservation=reservation)
         data = NodeSerializer(session.node, context={"request": request}).data
@@ -197,11 +189,6 @@ def _record_refusal(request, error):
     payload.is_valid(raise_exception=True)
     bulk_uploads.bulk_file_refused(batch=_batch(request, payload.validated_data["uploadId"]),
                                   relative_path=payload.validated_data["relativePath"], error=error)
-
-
-def _too_large_message() -> str:
-    return (f"File too large (> {settings.UPLOAD_MAX_SIZE // (1024 * 1024)} MB) for a bulk upload; "
-            "use chunked upload (/storage/api/v3/chunk_init/, /api/mobile/upload/init or /api/tus/).")
 
 
 class BulkProgressView(PrimaryView):

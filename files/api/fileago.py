@@ -17,11 +17,11 @@ from rest_framework.response import Response
 from accounts.authentication import SessionJWTAuthentication
 from accounts.models import User
 from storage_site.core.api import FileAgoView, LenientJSONParser
-from storage_site.core.exceptions import FileTooLarge, TokenInvalid
+from storage_site.core.exceptions import TokenInvalid
 
 from ..services import fileago, upload_tokens, versions
 from . import downloads
-from .views import MULTIPART_OVERHEAD
+from .upload_handlers import body_size_check
 
 ERROR = inline_serializer("FileAgoNodeError", fields={"status": serializers.CharField(),
                                                       "msg": serializers.CharField()})
@@ -170,8 +170,7 @@ class UploadView(FileAgoView):
     def post(self, request, token):
         # Token and size first: the body is not read (or stored) for a refused upload.
         grant = upload_tokens.upload_token_spend(token=token)
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.UPLOAD_MAX_SIZE + MULTIPART_OVERHEAD:
-            raise FileTooLarge()
+        body_size_check(request, limit=settings.UPLOAD_MAX_SIZE)
         place = fileago.place_get(user=grant.user, ref=str(grant.node.uuid))  # still within reach?
         fileago.files_upload(place=place, files=request.FILES.getlist("file"), uploader=grant.user)
         return Response({"status": "success", "msg": "File(s) uploaded successfully"})

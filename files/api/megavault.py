@@ -17,17 +17,16 @@ from rest_framework import serializers
 
 from folders.api.serializers import NodeSerializer
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, PrimaryView, envelope, ok
-from storage_site.core.exceptions import ApplicationError, FileTooLarge
+from storage_site.core.exceptions import FileTooLarge
 
 from ..models import UploadStatus
 from ..services import megavault_uploads as mv
 from ..services import upload_sessions as engine
-from .upload_handlers import PartUploadHandler, read_body
+from .upload_handlers import PartUploadHandler, body_size_check, raw_body_length, read_body
 
 ERRORS = {**PRIMARY_ERRORS, 409: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
           413: ErrorEnvelopeSerializer, 503: ErrorEnvelopeSerializer}
 # Form fields and boundaries around a multipart chunk.
-MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
                              description="The `uploadId` of one file, from init.")
 
@@ -315,18 +314,14 @@ class ChunkView(PrimaryView):
     def put(self, request):
         params = MVChunkQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        # No Content-Length and no Transfer-Encoding is an empty body (RFC 9112 §6.3); a
-        # chunked body's length is unknown until it ends, too late to check the chunk.
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if request.META.get("HTTP_TRANSFER_ENCODING") or not length.isdigit():
-            raise ApplicationError("Send the chunk with a Content-Length.", code="LENGTH_REQUIRED", status_code=411)
-        if int(length) > settings.UPLOAD_CHUNK_MAX_SIZE:
+        length = raw_body_length(request)
+        if length > settings.UPLOAD_CHUNK_MAX_SIZE:
             raise FileTooLarge(f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
         session = mv.upload_get(user=request.user, upload_id=params.validated_data["uploadId"])
         index = params.validated_data["index"]
         with zero_based_errors():
             # The raw body is streamed by the engine, never loaded through `request.data`.
-            mv.chunk_receive(session=session, index=index, stream=request._request, length=int(length))
+            mv.chunk_receive(session=session, index=index, stream=request._request, length=length)
         return ok(_chunk_answer(session, index))
 
     @extend_schema(
@@ -337,8 +332,8 @@ class ChunkView(PrimaryView):
                     "Otherwise as the raw `PUT`.",
     )
     def post(self, request):
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.UPLOAD_CHUNK_MAX_SIZE + MULTIPART_OVERHEAD:
-            raise FileTooLarge(f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
+        body_size_check(request, limit=settings.UPLOAD_CHUNK_MAX_SIZE,
+                        message=f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
         handler = PartUploadHandler(request._request)
         request._request.upload_handlers = [handler]
         try:

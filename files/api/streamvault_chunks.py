@@ -11,12 +11,12 @@ from rest_framework.response import Response
 from folders import services as tree
 from folders.models import NodeKind
 from storage_site.core.api import StreamVaultView
-from storage_site.core.exceptions import ApplicationError, FileTooLarge, NotFound
+from storage_site.core.exceptions import ApplicationError, NotFound
 
 from ..models import UploadSource, UploadStatus
 from ..services import upload_sessions as engine
 from .streamvault import ERRORS, MESSAGE
-from .upload_handlers import PartUploadHandler, read_body
+from .upload_handlers import PartUploadHandler, body_size_check, read_body
 
 CHUNK_ERRORS = {**ERRORS, 410: ERRORS[404]}
 
@@ -102,8 +102,8 @@ class ChunkUploadView(StreamVaultView):
                                "`errors` say which chunks the server holds and which to send next.",
                    responses={200: MESSAGE, **CHUNK_ERRORS})
     def post(self, request):
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.UPLOAD_CHUNK_MAX_SIZE + 64 * 1024:
-            raise FileTooLarge(f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
+        body_size_check(request, limit=settings.UPLOAD_CHUNK_MAX_SIZE,
+                        message=f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
         handler = PartUploadHandler(request._request)
         request._request.upload_handlers = [handler]
         try:

@@ -32,6 +32,7 @@ from storage_site.core.exceptions import ApplicationError
 
 from ..models import UploadSession, UploadSource, UploadStatus
 from ..services import upload_sessions as engine
+from .upload_handlers import raw_body_length
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
@@ -80,14 +81,6 @@ def _checksum(request) -> tuple[str, bytes] | None:
         return algorithm, base64.b64decode(digest.strip(), validate=True)
     except binascii.Error:
         raise ApplicationError("Upload-Checksum: the digest is not base64.", code="INVALID_CHECKSUM") from None
-
-
-def _body_length(request) -> int:
-    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-        # Django reads a body only up to its Content-Length: a chunked one would look empty.
-        raise ApplicationError("Send a Content-Length; chunked bodies are not supported.",
-                               code="LENGTH_REQUIRED", status_code=411)
-    return _non_negative_int(request.META.get("CONTENT_LENGTH") or "0", "Content-Length")
 
 
 def _is_offset_stream(request) -> bool:
@@ -141,7 +134,7 @@ def _append(request, session: UploadSession, *, offset: int) -> tuple[UploadSess
     if offset != held:
         raise engine.UploadError(f"The upload holds {held} bytes; send from there.", code="OFFSET_MISMATCH",
                                  status_code=409, headers={"Upload-Offset": str(held)})
-    length = _body_length(request)
+    length = raw_body_length(request)
     if length > session.expected_size - held:
         raise engine.UploadError(f"The body passes the declared Upload-Length ({session.expected_size} bytes); "
                                  "nothing was stored.", code="UPLOAD_TOO_LONG", status_code=413)
@@ -251,7 +244,7 @@ class TusCreateView(TusView):
                                    code="VALIDATION_ERROR")
         length = _non_negative_int(request.headers.get("Upload-Length"), "Upload-Length")
         metadata = _metadata(request.headers.get("Upload-Metadata", ""))
-        with_body = _body_length(request) > 0
+        with_body = raw_body_length(request) > 0
         if with_body and not _is_offset_stream(request):
             raise ApplicationError(f"An upload's bytes are sent as {OFFSET_STREAM}.",
                                    code="UNSUPPORTED_MEDIA_TYPE", status_code=415)

@@ -3,13 +3,14 @@ request body is read: no temporary file, no second pass, memory stays flat."""
 
 import logging
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 
 from rest_framework.exceptions import APIException
 
 from storage_site.core import storage
-from storage_site.core.exceptions import ApplicationError
+from storage_site.core.exceptions import ApplicationError, FileTooLarge
 
 from ..services import upload_sessions
 from ..services.blobs import blob_key_new
@@ -17,6 +18,34 @@ from ..services.uploads import StoredBytes
 
 
 logger = logging.getLogger(__name__)
+
+# Form fields and boundaries around the file part of a multipart body; not charged to the quota.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def raw_body_length(request) -> int:
+    """The length of a raw (not multipart) body. A chunked body is refused (411): Django
+    reads a body only up to its Content-Length, so it would look empty; no length at
+    all is an empty body (RFC 9112 §6.3)."""
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise ApplicationError("Send a Content-Length; chunked bodies are not supported.",
+                               code="LENGTH_REQUIRED", status_code=411)
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not (length.isascii() and length.isdigit()):
+        raise ApplicationError("Content-Length must be a non-negative integer.", code="MALFORMED_REQUEST")
+    return int(length)
+
+
+def body_size_check(request, *, limit: int, message: str | None = None) -> int:
+    """The file bytes a multipart body can hold (its Content-Length less the form's
+    overhead): refused with 413 beyond `limit` before a byte of the body is read."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApplicationError("Content-Length must be a number.", code="MALFORMED_REQUEST") from None
+    if declared > limit + MULTIPART_OVERHEAD:
+        raise FileTooLarge(message)
+    return max(0, declared - MULTIPART_OVERHEAD)
 
 
 class StoredUpload(UploadedFile):
@@ -150,3 +179,20 @@ def read_body(request, handler):
                                code="INCOMPLETE_UPLOAD") from exc
     finally:
         handler.abort_unfinished()
+
+
+def streamed_form(request, serializer_class, *, too_large: str):
+    """Parse a multipart form whose `file` streams straight to storage while the body
+    is read (no temporary file). Returns (validated data, handler); the caller hands
+    `data["file"].stored` to a service, or calls `handler.abort()` to drop it."""
+    handler = StorageUploadHandler(request._request)
+    request._request.upload_handlers = [handler]
+    try:
+        payload = serializer_class(data=read_body(request, handler))
+        payload.is_valid(raise_exception=True)
+        if payload.validated_data["file"].size > settings.UPLOAD_MAX_SIZE:
+            raise FileTooLarge(too_large)
+    except BaseException:
+        handler.abort()
+        raise
+    return payload.validated_data, handler

@@ -27,7 +27,7 @@ from storage_site.core.api import (
     envelope,
     ok,
 )
-from storage_site.core.exceptions import ApplicationError, FileTooLarge
+from storage_site.core.exceptions import ApplicationError
 from storage_site.core.pagination import CappedPagination
 
 from .. import selectors
@@ -41,13 +41,11 @@ from .serializers import (
     UploadSerializer,
     VersionSerializer,
 )
-from .upload_handlers import StorageUploadHandler, read_body
+from .upload_handlers import body_size_check, streamed_form
 
 FILE = envelope("FileResponse", NodeSerializer())
 ERRORS = {**PRIMARY_ERRORS, 403: ErrorEnvelopeSerializer, 409: ErrorEnvelopeSerializer,
           413: ErrorEnvelopeSerializer, 503: ErrorEnvelopeSerializer}
-# Form fields and boundaries around the file part; not charged to the quota.
-MULTIPART_OVERHEAD = 64 * 1024
 ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="File UUID")
 
 
@@ -74,32 +72,25 @@ class FileUploadView(PrimaryView):
         ),
     )
     def post(self, request):
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.UPLOAD_MAX_SIZE + MULTIPART_OVERHEAD:
-            raise FileTooLarge(_too_large_message())  # refused before a byte of the body is read
+        size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large_message())
         # Hold quota for the declared body first; the file part then streams straight to storage.
-        with quota_held(user=request.user, size=max(0, declared - MULTIPART_OVERHEAD)) as reservation:
-            handler = StorageUploadHandler(request._request)
-            request._request.upload_handlers = [handler]
+        with quota_held(user=request.user, size=size) as reservation:
+            data, handler = streamed_form(request, UploadSerializer, too_large=too_large_message())
+            upload = data["file"]
             try:
-                payload = UploadSerializer(data=read_body(request, handler))
-                payload.is_valid(raise_exception=True)
-                upload = payload.validated_data["file"]
-                if upload.size > settings.UPLOAD_MAX_SIZE:
-                    raise FileTooLarge(_too_large_message())
-                folder = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data.get("folderId"))
+                folder = tree.folder_get_or_home(user=request.user, folder_id=data.get("folderId"))
             except BaseException:
                 handler.abort()
                 raise
             node = uploads.stored_upload_commit(
-                user=request.user, folder=folder, name=payload.validated_data.get("name") or upload.name or "",
+                user=request.user, folder=folder, name=data.get("name") or upload.name or "",
                 stored=upload.stored, content_type=upload.content_type, reservation=reservation,
-                policy=payload.validated_data["onConflict"],
+                policy=data["onConflict"],
             )
         return ok(_render(request, node), message="File uploaded", status=201)
 
 
-def _too_large_message() -> str:
+def too_large_message() -> str:
     return (f"File too large (> {settings.UPLOAD_MAX_SIZE // (1024 * 1024)} MB) for this endpoint; "
             "use chunked upload (/storage/api/v3/chunk_init/, /api/mobile/upload/init or /api/tus/).")
 

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -510,7 +510,6 @@ class AssemblyFailed(Exception):
 class _Assembled:
     stored: StoredBytes
     adopted_key: str = ""  # a part's own object became the file: never delete it as a leftover
-    leftovers: list[str] = field(default_factory=list)
 
 
 def session_assemble(session_id: int) -> None:
@@ -565,7 +564,7 @@ def _commit(session: UploadSession, assembled: _Assembled) -> None:
         locked.completed_at = timezone.now()
         locked.save()
         keys = [key for key in locked.parts.exclude(storage_key="").values_list("storage_key", flat=True)
-                if key != assembled.adopted_key] + assembled.leftovers
+                if key != assembled.adopted_key]
         transaction.on_commit(lambda: _delete_keys(keys))
 
 
@@ -579,11 +578,9 @@ def _assemble(session: UploadSession) -> _Assembled:
     if len(parts) == 1 and parts[0].storage_key:
         part = parts[0]
         sha256 = part.sha256 or storage.object_sha256(part.storage_key)[1]
-        leftovers = []
         if session.multipart_id:
             storage.multipart_abort(session.storage_key, session.multipart_id)
-        return _Assembled(StoredBytes(part.storage_key, part.size, sha256), adopted_key=part.storage_key,
-                          leftovers=leftovers)
+        return _Assembled(StoredBytes(part.storage_key, part.size, sha256), adopted_key=part.storage_key)
     if session.multipart_id and all(part.etag or part.size >= storage.MIN_PART_SIZE or index == len(parts) - 1
                                     for index, part in enumerate(parts)):
         return _assemble_multipart(session, parts)

@@ -189,7 +189,7 @@ def test_group_quota_applies_to_uploads_and_copies(group, auth_client):
 
 def test_share_copy_with_users_and_groups(auth_client, other_client, other_user, group, user):
     folder = new_dir(auth_client, "Report")
-    file_id = fa_upload(auth_client, folder, "report.pdf", b"r" * 300)
+    fa_upload(auth_client, folder, "report.pdf", b"r" * 300)
     blobs = Blob.objects.count()
     act(auth_client, folder, share_copy_with=[str(other_user.uuid), str(group.uuid), str(other_user.uuid)])
 

@@ -275,3 +275,10 @@ def test_refused_chunks_leave_no_object_behind(auth_client, user):
     type(user).objects.filter(pk=user.pk).update(storage_quota=150)  # not save(): it would reset usage
     send(auth_client, upload_id, 2, b"x" * 60, expect=413)  # over quota
     assert _objects() == before
+
+
+@pytest.mark.parametrize("route", ["/storage/api/v3/chunk_upload/", "/api/files/upload", "/api/bulk-upload/file"])
+def test_malformed_content_length_is_400_before_the_body_is_read(auth_client, route):
+    resp = auth_client.generic("POST", route, b"x", content_type="multipart/form-data; boundary=b",
+                               CONTENT_LENGTH="12abc")
+    assert resp.status_code == 400 and "Content-Length" in resp.content.decode()

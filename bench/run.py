@@ -234,40 +234,31 @@ def run_task(env: dict, command: str, args: dict, timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-class Gunicorn:
-    def __init__(self, env: dict, workdir: Path, *, workers: int, threads: int):
-        self.env, self.workers, self.threads = env, workers, threads
-        self.port = free_port()
-        self.log_path = workdir / "gunicorn.log"
+class BenchProcess:
+    """A service the bench starts in its own process group with the server's environment,
+    logging to a file; `start` waits until `ready()`, `stop` leaves nothing behind."""
+
+    name = "process"
+
+    def __init__(self, env: dict, log_path: Path, args: list[str]):
+        self.env, self.log_path, self.args = env, log_path, args
         self.process = None
-        self.args = [
-            PYTHON, "-m", "gunicorn", "storage_site.wsgi:application", "--chdir", str(ROOT),
-            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread",
-            "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
-            "--no-control-socket", "--worker-tmp-dir", str(workdir), "--log-level", "warning",
-            "--error-logfile", str(self.log_path),
-        ]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def ready(self) -> bool:
+        raise NotImplementedError
 
-    def start(self, timeout: float = 60) -> "Gunicorn":
+    def start(self, timeout: float = 60):
         with open(self.log_path, "ab") as log_fh:
             self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log_fh,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
-            try:
-                requests.get(f"{self.url}/api/files/list", timeout=2)  # 401 is fine: the app answers
-                if len(proc_children(self.process.pid)) >= self.workers:
-                    return self
-            except requests.RequestException:
-                pass
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            if self.ready():
+                return self
             time.sleep(0.3)
-        raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} was not ready within {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -275,16 +266,16 @@ class Gunicorn:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 15) -> None:
+    def stop(self, timeout: float = 20) -> None:
         if not self.process:
             return
         if self.process.poll() is None:
-            self.process.terminate()  # graceful: the master stops its workers
+            self.process.terminate()  # graceful: gunicorn stops its workers, Celery finishes its task
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
-        try:  # whatever is left of the group we started (its workers, if the master died first)
+        try:  # whatever is left of the group we started (its children, if the main process died first)
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
@@ -294,42 +285,51 @@ class Gunicorn:
             pass
 
 
-class CeleryWorker:
+class Gunicorn(BenchProcess):
+    name = "gunicorn"
+
+    def __init__(self, env: dict, workdir: Path, *, workers: int, threads: int):
+        self.workers, self.threads = workers, threads
+        self.port = free_port()
+        log_path = workdir / "gunicorn.log"
+        super().__init__(env, log_path, [
+            PYTHON, "-m", "gunicorn", "storage_site.wsgi:application", "--chdir", str(ROOT),
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread",
+            "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
+            "--no-control-socket", "--worker-tmp-dir", str(workdir), "--log-level", "warning",
+            "--error-logfile", str(log_path),
+        ])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            requests.get(f"{self.url}/api/files/list", timeout=2)  # 401 is fine: the app answers
+        except requests.RequestException:
+            return False
+        return len(proc_children(self.process.pid)) >= self.workers
+
+
+class CeleryWorker(BenchProcess):
     """`celery -A storage_site worker --concurrency=1` with the server's environment: the
     process that assembles big chunked uploads. Its log (level info) gives each task's
     arrival and run time."""
 
+    name = "the Celery worker"
     TASK_LINE = re.compile(r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[^\]]+\] Task "
                            r"(?P<task>[\w.]+)\[(?P<id>[\w-]+)\] (?:(?P<received>received)|"
                            r"succeeded in (?P<seconds>[\d.]+)s)")
 
     def __init__(self, env: dict, workdir: Path):
-        self.env = env
-        self.log_path = workdir / "celery.log"
-        self.process = None
         # No gossip, mingle or heartbeat: it neither waits for nor talks to other workers on the broker.
-        self.args = [PYTHON, "-m", "celery", "-A", "storage_site", "worker", "--concurrency=1", "-l", "info",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat",
-                     "-n", f"stratus-bench-{os.getpid()}@%h"]
+        super().__init__(env, workdir / "celery.log", [
+            PYTHON, "-m", "celery", "-A", "storage_site", "worker", "--concurrency=1", "-l", "info",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"stratus-bench-{os.getpid()}@%h"])
 
-    def start(self, timeout: float = 60) -> "CeleryWorker":
-        with open(self.log_path, "ab") as log_fh:
-            self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log_fh,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited early:\n{self.log_tail()}")
-            if " ready." in self.log_tail(20_000) and proc_children(self.process.pid):
-                return self
-            time.sleep(0.3)
-        raise RuntimeError(f"the Celery worker was not ready within {timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+    def ready(self) -> bool:
+        return " ready." in self.log_tail(20_000) and bool(proc_children(self.process.pid))
 
     def log_offset(self) -> int:
         try:
@@ -354,24 +354,6 @@ class CeleryWorker:
             else:
                 row["run_s"] = float(match["seconds"])
         return list(tasks.values())
-
-    def stop(self, timeout: float = 20) -> None:
-        if not self.process:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()  # warm shutdown: finishes the task it runs
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # its pool process, if the main one died first
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def broker_clear(url: str) -> dict:

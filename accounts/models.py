@@ -61,6 +61,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     storage_quota = models.BigIntegerField(default=0, help_text="Bytes this user may store.")
     storage_used = models.BigIntegerField(default=0, help_text="Bytes stored now: live files, old versions and trash.")
     storage_reserved = models.BigIntegerField(default=0, help_text="Bytes held for uploads in progress.")
+    # Limits come from the plan (billing sets them); an admin's quota override wins.
+    # `storage_quota` is the effective figure: see services.user_limits_set.
+    plan = models.CharField(max_length=40, default="free", help_text="Code of the user's storage plan.")
+    plan_storage_quota = models.BigIntegerField(null=True, blank=True, editable=False,
+                                                help_text="Bytes the plan allows; empty = the default quota.")
+    storage_quota_override = models.BigIntegerField(null=True, blank=True,
+                                                    help_text="Set by an admin; wins over the plan.")
+    device_limit = models.PositiveIntegerField(null=True, blank=True, default=3,
+                                               help_text="Devices the user may register; empty = no limit.")
     # The storage account of a UserGroup: owns the group's files, never signs in.
     is_group_account = models.BooleanField(default=False, editable=False)
     fileaccesskey = models.CharField(max_length=64, unique=True, default=_new_fileaccesskey, editable=False)
@@ -149,6 +158,9 @@ class AuthSession(models.Model):
     revoke_reason = models.CharField(max_length=40, blank=True)
     # The id of the one refresh token that may still be used; any other is a replay.
     refresh_jti = models.CharField(max_length=64, blank=True)
+    # The client's own id of the device that signed in (MegaVault `deviceInfo.deviceId`);
+    # its refresh token only works with that id, and removing the device ends the session.
+    device_id = models.CharField(max_length=200, blank=True, db_index=True)
 
     objects = AuthSessionQuerySet.as_manager()
 

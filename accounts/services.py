@@ -16,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -257,6 +258,26 @@ def user_deactivate(*, user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         sessions_revoke_for_user(user=user, reason="deactivated")
+
+
+# --- limits -------------------------------------------------------------------
+
+def _effective_quota():
+    # The one rule: an admin's override wins, else the plan's quota, else the default.
+    return Coalesce(F("storage_quota_override"), F("plan_storage_quota"), Value(settings.DEFAULT_STORAGE_QUOTA))
+
+
+def user_plan_limits_set(*, user: User, plan: str, storage_quota: int | None, device_limit: int | None) -> None:
+    """Give the user a plan's limits (billing calls this when a subscription starts or ends).
+    `device_limit` None means no limit. Usage counters are left alone."""
+    User.objects.filter(pk=user.pk).update(plan=plan, plan_storage_quota=storage_quota, device_limit=device_limit)
+    User.objects.filter(pk=user.pk).update(storage_quota=_effective_quota())
+
+
+def user_quota_override_set(*, user: User, storage_quota: int | None) -> None:
+    """An admin's quota for the user; None returns them to their plan's quota."""
+    User.objects.filter(pk=user.pk).update(storage_quota_override=storage_quota)
+    User.objects.filter(pk=user.pk).update(storage_quota=_effective_quota())
 
 
 def admin_ensure(*, email: str | None, password: str | None, phone: str | None) -> tuple[User, bool, str | None]:

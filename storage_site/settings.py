@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "backups",
     "previews",
     "billing",
+    "storage_site.dashboards",
 ]
 
 MIDDLEWARE = [
@@ -288,3 +289,11 @@ CELERY_BEAT_SCHEDULE = {
     "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
     "expire-uploads": {"task": "files.tasks.uploads_expire_task", "schedule": 3600.0},
 }
+
+# --- Backups, devices, mobile sync and push (backups app; files/services/sync.py) ----
+
+# --- Previews (previews app) ----------------------------------------------------------
+
+# --- Billing (billing app) ------------------------------------------------------------
+
+# --- Dashboards and operators (storage_site/dashboards) -------------------------------

@@ -8,7 +8,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api.urls")),
     path("", include("folders.api.urls")),
+    path("", include("previews.api.urls")),
     path("", include("files.api.urls")),
+    path("", include("backups.api.urls")),
+    path("", include("billing.api.urls")),
+    path("", include("storage_site.dashboards.urls")),
 ]
 
 handler404 = "storage_site.core.views.not_found"

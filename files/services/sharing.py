@@ -6,6 +6,7 @@ reference each), and the bytes are charged to the quota of whoever owns the copy
 """
 
 import uuid
+from functools import partial
 
 from django.db import transaction
 
@@ -15,6 +16,7 @@ from folders import services as tree
 from folders.models import Node, Special
 from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
 
+from .. import signals
 from ..models import SharedCopy
 from .nodes import node_copy
 
@@ -62,4 +64,6 @@ def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
             copy = node_copy(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)
             SharedCopy.objects.create(source=node, copy=copy, shared_by=user, recipient=account)
             copies.append(copy)
+            transaction.on_commit(partial(signals.file_shared.send, sender=Node, node=copy, sharer=user,
+                                          recipient=account))
     return copies

@@ -36,6 +36,7 @@ from folders.models import Node
 from storage_site.core import storage
 from storage_site.core.exceptions import ApplicationError, NotFound, StorageUnavailable
 
+from .. import signals
 from ..models import UploadPart, UploadSession, UploadStatus
 from .blobs import blob_key_new
 from .uploads import StoredBytes, _check_target, file_commit, mime_for
@@ -648,6 +649,8 @@ def session_fail(session: UploadSession, code: str, message: str, *, status: str
             if multipart:
                 storage.multipart_abort(*multipart)
         transaction.on_commit(cleanup)
+        transaction.on_commit(lambda: signals.upload_failed.send(
+            sender=UploadSession, session=locked, code=code, message=message))
     logger.info("upload %s ended (%s): %s", session.uuid, code, message)
 
 

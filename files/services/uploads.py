@@ -17,6 +17,7 @@ from folders.models import Category, ChangeAction, Node, NodeKind
 from storage_site.core import storage
 from storage_site.core.exceptions import ApplicationError, NameConflict, NotFound
 
+from .. import signals
 from ..models import FileVersion
 from .blobs import blob_acquire, blob_key_new
 
@@ -90,6 +91,9 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
         storage.delete(stored.key)
         raise
     reservation.committed(stored.size)
+    created_new = node.version == 1
+    transaction.on_commit(lambda: signals.file_committed.send(
+        sender=Node, node=node, blob=blob, user=user, created=created_new))
     return node
 
 

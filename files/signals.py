@@ -1,0 +1,20 @@
+"""Events of the files domain that higher apps (previews, backups) react to.
+
+Higher apps connect receivers in their `AppConfig.ready()`; files never imports
+them (dependencies point one way, DESIGN.md §1). Every signal is sent after the
+database transaction that made the change has committed.
+"""
+
+from django.dispatch import Signal
+
+# A file's content was stored: a new file or a new version.
+# kwargs: node (folders.Node), blob (files.Blob), user (who pays), created (bool: new file)
+file_committed = Signal()
+
+# A chunked upload ended without a file.
+# kwargs: session (files.UploadSession), code (str), message (str)
+upload_failed = Signal()
+
+# A copy of a node was given to another user (FileAgo share_copy_with).
+# kwargs: node (the recipient's copy), sharer (User), recipient (User)
+file_shared = Signal()

@@ -143,6 +143,8 @@ class UploadSource(models.TextChoices):
     MEGAVAULT = "megavault"
     BULK = "bulk"
     TUS = "tus"
+    BACKUP = "backup"  # a big file of a phone's auto-backup session (backups app)
+    SYNC = "sync"  # an upload a MegaVault delta sync asked for
 
 
 class UploadBatch(models.Model):

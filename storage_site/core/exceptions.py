@@ -9,6 +9,7 @@ StreamVault's `message`. A view picks its dialect with `error_dialect`.
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import Http404
@@ -107,6 +108,10 @@ def _as_application_error(exc) -> ApplicationError | None:
         return ApplicationError(str(exc.detail), code=code, status_code=403)
     if isinstance(exc, DjangoPermissionDenied):
         return ApplicationError("Access denied.", code="PERMISSION_DENIED", status_code=403)
+    if isinstance(exc, RequestDataTooBig):
+        return ApplicationError("The request body is too large.", code="REQUEST_TOO_LARGE", status_code=413)
+    if isinstance(exc, SuspiciousOperation):  # too many fields, bad multipart, ... : the client's fault
+        return ApplicationError("The request is malformed.", code="MALFORMED_REQUEST")
     if isinstance(exc, drf.Throttled):
         wait = int(exc.wait or 1) + (1 if exc.wait and exc.wait % 1 else 0)
         return TooManyAttempts("Too many requests. Try again later.", code="RATE_LIMITED", retry_after=wait)

@@ -30,3 +30,8 @@ def upload_assemble_task(session_id: int) -> None:
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def uploads_expire_task() -> int:
     return upload_sessions.sessions_expire()
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=550)
+def uploads_resume_task() -> int:
+    return upload_sessions.assemblies_resume()

@@ -288,6 +288,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-versions": {"task": "files.tasks.versions_prune_task", "schedule": 6 * 3600.0},
     "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
     "expire-uploads": {"task": "files.tasks.uploads_expire_task", "schedule": 3600.0},
+    "resume-assemblies": {"task": "files.tasks.uploads_resume_task", "schedule": 300.0},
 }
 
 # --- Backups, devices, mobile sync and push (backups app; files/services/sync.py) ----

@@ -451,7 +451,7 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
         if locked.status == UploadStatus.ASSEMBLING:
             if locked.updated_at < timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS):
                 locked.save(update_fields=["updated_at"])  # a worker died: try again
-                transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk))
+                transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk), robust=True)
             return locked
         if locked.status == UploadStatus.COMPLETE:
             return locked
@@ -483,7 +483,9 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
         inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or (
             len(parts) == 1 and bool(parts[0].storage_key) and bool(parts[0].sha256))
         if not inline:
-            transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk))
+            # robust: with the broker down the upload is still accepted (202); the
+            # periodic `assemblies_resume` queues it again once the broker is back.
+            transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk), robust=True)
     if inline:
         session_assemble(locked.pk)
     return UploadSession.objects.select_related("node", "folder").get(pk=locked.pk)
@@ -659,6 +661,20 @@ def session_cancel(session: UploadSession) -> None:
         raise UploadError("This upload is complete; delete the file instead.", code="UPLOAD_COMPLETE",
                           status_code=409)
     session_fail(session, "CANCELLED", "The upload was cancelled.")
+
+
+def assemblies_resume(*, limit: int = 1000) -> int:
+    """Periodic: queue again the assemblies nobody has touched for a while (the broker
+    was down when they were queued, or the worker died). Assembly is idempotent."""
+    from ..tasks import upload_assemble_task
+
+    horizon = timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS)
+    stale = list(UploadSession.objects.filter(status=UploadStatus.ASSEMBLING, updated_at__lt=horizon)
+                 .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    UploadSession.objects.filter(pk__in=stale).update(updated_at=timezone.now())
+    for session_id in stale:
+        upload_assemble_task.delay(session_id)
+    return len(stale)
 
 
 def sessions_expire(*, limit: int = 1000) -> int:

@@ -63,11 +63,17 @@ class LocalObjectWriter(ObjectWriter):
         self._fh = open(self._partial, "xb")
 
     def _write(self, data: bytes) -> None:
-        self._fh.write(data)
+        try:
+            self._fh.write(data)
+        except OSError as exc:  # disk full, I/O error: the server's fault, try again later
+            raise _unavailable(exc, self.key) from exc
 
     def _close(self) -> None:
-        self._fh.close()
-        os.replace(self._partial, self._path)  # appears whole or not at all
+        try:
+            self._fh.close()
+            os.replace(self._partial, self._path)  # appears whole or not at all
+        except OSError as exc:
+            raise _unavailable(exc, self.key) from exc
 
     def abort(self) -> None:
         self._fh.close()

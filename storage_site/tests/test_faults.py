@@ -1,0 +1,212 @@
+"""Faults: a storage outage, a full disk, a broker outage and a database error in the
+middle of the work. After each, nothing half-done is visible, usage is exact and a
+retry succeeds.
+
+The S3 outage test starts and stops a SeaweedFS of its own (STORAGE_BACKEND=s3).
+"""
+
+import errno
+import os
+
+import pytest
+from django.db import OperationalError
+
+from accounts.models import User
+from files.models import Blob, FileVersion, UploadSession, UploadStatus
+from files.tests.helpers import download, mkdir, upload
+from files.tests.test_chunks_streamvault import complete, init, send
+from folders.models import Change, Node
+from storage_site.core import storage
+
+pytestmark = pytest.mark.django_db
+
+
+def _usage(user) -> tuple[int, int]:
+    row = User.objects.values_list("storage_used", "storage_reserved").get(pk=user.pk)
+    return tuple(row)
+
+
+def _state():
+    return (list(Node.objects.order_by("pk").values()), Change.objects.count(),
+            list(FileVersion.objects.order_by("pk").values()), list(Blob.objects.order_by("pk").values()),
+            list(User.objects.order_by("pk").values_list("storage_used", "storage_reserved")))
+
+
+# --- S3 stops in the middle of an upload -------------------------------------------
+
+@pytest.fixture
+def fragile_s3(settings, tmp_path):
+    """A SeaweedFS of this test's own, which the test may stop and start again."""
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("needs STORAGE_BACKEND=s3 (SeaweedFS)")
+    from storage_site.testing.seaweedfs import SeaweedFS
+
+    (tmp_path / "weed").mkdir()
+    weed = SeaweedFS(data_dir=str(tmp_path / "weed")).start()
+    weed.create_bucket("stratus-faults")
+    options = {**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": weed.endpoint_url,
+               "access_key": weed.access_key, "secret_key": weed.secret_key, "bucket_name": "stratus-faults"}
+    settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
+    yield weed
+    weed.stop()
+
+
+def test_s3_stopping_mid_upload_is_503_with_nothing_visible_and_retry_works(fragile_s3, auth_client, user,
+                                                                           monkeypatch):
+    data = os.urandom(3 * storage.PART_SIZE + 123)
+    original_write = storage.S3ObjectWriter.write
+
+    def write_then_fail(self, chunk):  # S3 goes away once the first parts are in
+        if self.size >= storage.PART_SIZE and fragile_s3.process.poll() is None:
+            fragile_s3.stop()
+        original_write(self, chunk)
+
+    monkeypatch.setattr(storage.S3ObjectWriter, "write", write_then_fail)
+    before = _usage(user)
+    body = upload(auth_client, "movie.bin", data, expect=503)
+    assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
+    assert not Node.objects.filter(name="movie.bin").exists()
+    assert _usage(user) == before
+
+    monkeypatch.setattr(storage.S3ObjectWriter, "write", original_write)
+    fragile_s3.start()
+    done = upload(auth_client, "movie.bin", data)
+    assert download(auth_client, done["id"]) == data
+    assert _usage(user)[0] == before[0] + len(data)
+
+
+def test_s3_down_refuses_a_chunk_without_acknowledging_it(fragile_s3, auth_client):
+    upload_id = init(auth_client, total=2)["upload_id"]
+    send(auth_client, upload_id, 1, b"a" * 1000)
+    fragile_s3.stop()
+    body = send(auth_client, upload_id, 2, b"b" * 10, expect=503)
+    assert body["code"] == "STORAGE_UNAVAILABLE"
+    assert list(UploadSession.objects.get(uuid=upload_id).parts.values_list("number", flat=True)) == [1]
+    fragile_s3.start()
+    send(auth_client, upload_id, 2, b"b" * 10)
+    file_pk = complete(auth_client, upload_id)["file_id"]
+    assert download(auth_client, str(Node.objects.get(pk=file_pk).uuid)) == b"a" * 1000 + b"b" * 10
+
+
+# --- the server's disk fills up -----------------------------------------------------
+
+def test_full_disk_refuses_the_upload_and_keeps_nothing(auth_client, user, settings, monkeypatch):
+    if settings.STORAGE_BACKEND == "s3":
+        pytest.skip("local storage writes to the server's disk")
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self.fh.close()
+
+    original_init = storage.LocalObjectWriter.__init__
+
+    def open_on_full_disk(self, key):
+        original_init(self, key)
+        self._fh = FullDisk(self._fh)
+
+    monkeypatch.setattr(storage.LocalObjectWriter, "__init__", open_on_full_disk)
+    upload_id = init(auth_client, total=1)["upload_id"]
+    before = _state()
+    body = upload(auth_client, "big.bin", os.urandom(4096), expect=503)
+    assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
+    assert send(auth_client, upload_id, 1, b"x" * 100, expect=503)["code"] == "STORAGE_UNAVAILABLE"
+    assert not UploadSession.objects.get(uuid=upload_id).parts.exists()
+    assert _state() == before
+    assert not [path for path in _local_files() if not path.endswith(".partial")]
+
+
+def _local_files() -> list[str]:
+    from django.core.files.storage import storages
+
+    found = []
+    for root, _dirs, files in os.walk(storages["default"].location):
+        found += [os.path.join(root, name) for name in files]
+    return found
+
+
+# --- the broker is down --------------------------------------------------------------
+
+def test_broker_down_still_accepts_the_upload_and_assembly_happens_later(auth_client, settings, monkeypatch):
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from files import tasks
+
+    settings.UPLOAD_ASSEMBLE_INLINE_MAX = 0  # everything goes to the worker
+    queued = []
+
+    def broker_down(*args, **kwargs):
+        raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.upload_assemble_task, "delay", broker_down)
+    chunks = [b"a" * 1000, b"b" * 10]
+    upload_id = init(auth_client, total=2)["upload_id"]
+    for number, chunk in enumerate(chunks, start=1):
+        send(auth_client, upload_id, number, chunk)
+    assert complete(auth_client, upload_id, expect=202)["status"] == "assembling"
+    assert not Node.objects.filter(kind="file").exists()
+
+    # The broker is back: the periodic sweep queues the assembly again.
+    monkeypatch.undo()
+    settings.UPLOAD_ASSEMBLY_STALE_SECONDS = 0
+    queued.append(tasks.uploads_resume_task.delay().get())
+    assert queued == [1]
+    session = UploadSession.objects.get(uuid=upload_id)
+    assert session.status == UploadStatus.COMPLETE
+    assert download(auth_client, str(session.node.uuid)) == b"".join(chunks)
+    # A retried complete answers with the same file.
+    assert complete(auth_client, upload_id)["file_id"] == session.node.pk
+
+
+# --- the database fails in the middle of a tree operation ----------------------------
+
+@pytest.fixture
+def tree_with_files(auth_client):
+    folder = mkdir(auth_client, "Album")
+    sub = mkdir(auth_client, "2024", parent=folder["id"])
+    for number in range(3):
+        upload(auth_client, f"p{number}.jpg", os.urandom(100), folder=sub["id"])
+    target = mkdir(auth_client, "Elsewhere")
+    return folder["id"], target["id"]
+
+
+# The journal row is written after the operation's other writes; a copy writes several.
+@pytest.mark.parametrize("operation, fail_at", [("copy", 3), ("move", 1), ("delete", 1)])
+def test_database_error_mid_operation_leaves_nothing_half_done(operation, fail_at, tree_with_files, auth_client,
+                                                               monkeypatch):
+    from folders import services as tree
+
+    folder, target = tree_with_files
+    calls = {"n": 0}
+    original = tree.journal_record
+
+    def failing_journal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == fail_at:  # earlier writes are done, then the database goes away
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(*args, **kwargs)
+
+    for module in _modules_using(original):
+        monkeypatch.setattr(module, "journal_record", failing_journal)
+    before = _state()
+    if operation == "delete":
+        resp = auth_client.delete(f"/api/folders/{folder}/delete")
+    else:
+        resp = auth_client.post(f"/api/folders/{folder}/{operation}", {"folderId": target}, format="json")
+    assert resp.status_code == 503, resp.content
+    assert resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert calls["n"] >= fail_at, "the fault was never injected"
+    assert _state() == before
+
+
+def _modules_using(function):
+    import sys
+
+    return [module for module in list(sys.modules.values())
+            if module is not None and getattr(module, "__name__", "").split(".")[0] in ("files", "folders")
+            and getattr(module, "journal_record", None) is function]

@@ -1,0 +1,189 @@
+"""The isolation matrix, generated from the URL configuration.
+
+Every route that takes an id, UUID or token in its path is called by a second
+user, with every method it serves, once with the first user's real values and
+once with made-up values of the same form. The two answers must be the same
+refusal (status and error code): the second user gets 403/404 and learns nothing,
+not even that the object exists. The first user's objects must be unchanged.
+
+A new route with a path parameter fails this test until it is added to
+`ROUTE_VALUES` (or `CAPABILITY_ROUTES`), so no endpoint can be missed.
+"""
+
+import json
+import secrets
+import uuid
+
+import pytest
+from django.urls import URLResolver, get_resolver
+
+from files.models import ShareLink, UploadSession
+from files.tests.helpers import mkdir, upload
+from folders import services as tree
+from folders.models import Change, Node
+from storage_site.testing.client import Client
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "zq-secret-marker"
+
+# Routes whose token is the credential itself (public links, QR codes, FileAgo's
+# upload tokens): anyone holding it may use it, by design. For these only a
+# made-up token is checked, which must be refused.
+CAPABILITY_ROUTES = {
+    "PublicShareView", "PublicShareUnlockView", "PublicShareDownloadView", "FolderByTokenView",
+    "FileByTokenView", "FileByTokenDownloadView", "QrView", "QrImageView", "UploadView",
+}
+
+
+def _route_values(world: dict) -> dict:
+    """view name → {path parameter: (the victim's value, a made-up value of the same form)}."""
+    fake_uuid = str(uuid.uuid4())
+    fake_int = "987654321"
+    folder, file = (world["folder_uuid"], fake_uuid), (world["file_uuid"], fake_uuid)
+    file_pk, folder_pk = (world["file_pk"], fake_int), (world["folder_pk"], fake_int)
+    values = {
+        "FolderDetailView": {"id": folder}, "FolderContentsView": {"id": folder},
+        "FolderRenameView": {"id": folder}, "FolderMoveView": {"id": folder}, "FolderStarView": {"id": folder},
+        "FolderDeleteView": {"id": folder}, "FolderCopyView": {"id": folder},
+        "FileDownloadView": {"id": file}, "FileDeleteView": {"id": file}, "FileInfoView": {"id": file},
+        "FileShareView": {"id": file}, "FileRenameView": {"id": file}, "FileMoveView": {"id": file},
+        "FileCopyView": {"id": file}, "FileStarView": {"id": file}, "VersionListView": {"id": file},
+        "VersionDownloadView": {"id": file, "number": ("1", "1")},
+        "VersionRestoreView": {"id": file, "number": ("1", "1")},
+        "ShareDetailView": {"share_id": (world["share_id"], fake_uuid)},
+        "TrashRestoreView": {"node_id": (world["trashed_uuid"], fake_uuid)},
+        "TrashPurgeView": {"node_id": (world["trashed_uuid"], fake_uuid)},
+        "FileReplaceView": {"id": file_pk},
+        "V4FileUpdateView": {"pk": file_pk}, "V4FileDeleteView": {"pk": file_pk},
+        "V4FolderUpdateView": {"pk": folder_pk}, "V4FolderDeleteView": {"pk": folder_pk},
+        "NodeView": {"node": file}, "DirlistView": {"node": folder}, "PathView": {"node": file},
+        "UploadTokenView": {"node": folder}, "DownloadView": {"node": file},
+        "BatchStatusView": {"upload_session": (world["mobile_batch"], fake_uuid)},
+        "UploadStatusView": {"upload_id": (world["mobile_upload"], fake_uuid)},
+        "BulkProgressView": {"upload_id": (world["bulk_upload"], fake_uuid)},
+        "TusUploadView": {"id": (world["tus_upload"], fake_uuid)},
+        # Admin routes: a client is refused (403) whatever the id.
+        "AdminUserStorageView": {"id": (world["user_uuid"], fake_uuid)},
+    }
+    fake_token = secrets.token_urlsafe(32)
+    for name in CAPABILITY_ROUTES:
+        values[name] = None  # path parameters all get `fake_token`
+    values["_fake_token"] = fake_token
+    return values
+
+
+def _routes():
+    """(route pattern, view class) of every URL with a path parameter, admin aside."""
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern
+    for route, pattern in walk(get_resolver().url_patterns):
+        view_class = getattr(pattern.callback, "view_class", None)
+        if pattern.pattern.converters and not route.startswith("admin/") and view_class is not None:
+            yield route, pattern, view_class
+
+
+def _methods(view_class) -> list[str]:
+    return [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)]
+
+
+def _path(pattern, route: str, kwargs: dict) -> str:
+    path = route
+    for name, converter in pattern.pattern.converters.items():
+        placeholder = next(part for part in route.split("<")[1:] if part.split(">")[0].endswith(name))
+        path = path.replace("<" + placeholder.split(">")[0] + ">", kwargs[name])
+    return "/" + path
+
+
+def _call(client, method: str, path: str):
+    extra = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+    if method in ("post", "put", "patch"):
+        return getattr(client, method)(path, {}, format="json", **extra)
+    return getattr(client, method)(path, **extra)
+
+
+def _code(resp):
+    try:
+        body = json.loads(resp.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(body, dict):
+        error = body.get("error")
+        return error.get("code") if isinstance(error, dict) else body.get("code", body.get("msg"))
+    return None
+
+
+@pytest.fixture
+def world(auth_client, user):
+    """The victim's objects, made through the public API."""
+    folder = mkdir(auth_client, f"{SECRET}-folder")
+    file = upload(auth_client, f"{SECRET}.txt", SECRET.encode(), folder=folder["id"])
+    upload(auth_client, f"{SECRET}.txt", SECRET.encode() + b" v2", folder=folder["id"])
+    gone = upload(auth_client, f"{SECRET}-trashed.txt", b"old")
+    assert auth_client.delete(f"/api/files/{gone['id']}/delete").status_code == 200
+    share = auth_client.post(f"/api/files/{file['id']}/share", {}, format="json").json()["data"]
+    mobile = auth_client.post("/api/mobile/upload/init", {"files": [
+        {"localId": "l1", "name": f"{SECRET}.mp4", "size": 10}]}, format="json")
+    assert mobile.status_code == 200, mobile.content
+    bulk = auth_client.post("/api/bulk-upload/start", {}, format="json")
+    assert bulk.status_code in (200, 201), bulk.content
+    tus = auth_client.post("/api/tus/", HTTP_TUS_RESUMABLE="1.0.0", HTTP_UPLOAD_LENGTH="5",
+                           HTTP_UPLOAD_METADATA="filename " + "c2VjcmV0LnR4dA==")
+    assert tus.status_code == 201, tus.content
+    node = Node.objects.get(uuid=file["id"])
+    tree.token_get(node)
+    return {
+        "user_uuid": str(user.uuid), "folder_uuid": folder["id"], "file_uuid": file["id"], "file_pk": str(node.pk),
+        "folder_pk": str(Node.objects.get(uuid=folder["id"]).pk), "trashed_uuid": gone["id"],
+        "share_id": str(share["id"]), "mobile_batch": mobile.json()["data"]["uploadSession"],
+        "mobile_upload": mobile.json()["data"]["files"][0]["uploadId"],
+        "bulk_upload": bulk.json()["data"]["uploadId"], "tus_upload": tus["Location"].rstrip("/").rsplit("/", 1)[1],
+    }
+
+
+def _snapshot():
+    return (list(Node.objects.order_by("pk").values()), Change.objects.count(),
+            list(ShareLink.objects.order_by("pk").values()),
+            list(UploadSession.objects.order_by("pk").values("status", "reserved", "expires_at")))
+
+
+def test_second_user_learns_nothing_on_any_route(world, other_user):
+    intruder = Client()
+    from accounts.models import Client as SessionClient
+    from accounts.services import _sign_in
+
+    intruder.credentials(HTTP_AUTHORIZATION="Bearer " + _sign_in(
+        other_user, client=SessionClient.WEB, ip_address="127.0.0.1", user_agent="matrix").access)
+    values = _route_values(world)
+    before = _snapshot()
+    unknown, leaks = [], []
+    for route, pattern, view_class in _routes():
+        name = view_class.__name__
+        if name not in values:
+            unknown.append(f"{route} ({name})")
+            continue
+        params = list(pattern.pattern.converters)
+        for method in _methods(view_class):
+            if values[name] is None:  # a capability: a made-up token must be refused
+                path = _path(pattern, route, {p: values["_fake_token"] for p in params})
+                resp = _call(intruder, method, path)
+                if resp.status_code < 400:
+                    leaks.append(f"{method.upper()} {path}: {resp.status_code} for a made-up token")
+                continue
+            real = _path(pattern, route, {p: values[name][p][0] for p in params})
+            fake = _path(pattern, route, {p: values[name][p][1] for p in params})
+            got, baseline = _call(intruder, method, real), _call(intruder, method, fake)
+            if got.status_code < 400 or got.status_code not in (400, 403, 404, 405, 410, 412):
+                leaks.append(f"{method.upper()} {real}: {got.status_code}")
+            elif (got.status_code, _code(got)) != (baseline.status_code, _code(baseline)):
+                leaks.append(f"{method.upper()} {real}: {got.status_code} {_code(got)} but "
+                             f"{baseline.status_code} {_code(baseline)} for a made-up id")
+            if SECRET.encode() in got.content:
+                leaks.append(f"{method.upper()} {real}: the answer names the victim's object")
+    assert not leaks, "\n".join(leaks)
+    assert not unknown, "routes missing from the security matrix: " + ", ".join(unknown)
+    assert _snapshot() == before

@@ -12,6 +12,7 @@ Commands
   seed-search      N file rows for the search user, through PostgreSQL COPY
   query-counts     SQL queries of GET /api/files/list at several page sizes (test client)
   explain          EXPLAIN (ANALYZE, BUFFERS) of the SQL one search request runs
+  load-users       N users with a password, for the load run's sign-ins
 """
 
 import hashlib
@@ -229,8 +230,20 @@ def cmd_explain(args):
     _out({"plans": plans, "pg_settings": pg})
 
 
+def cmd_load_users(args):
+    """`count` users with a password (for the sign-in part of the load run)."""
+    names = []
+    for number in range(args["count"]):
+        username = f"load{number}"
+        User.objects.create_user(username, password=args["password"], email=f"{username}@bench.invalid",
+                                 storage_quota=TIB)
+        names.append(f"{username}@bench.invalid")
+    _out({"emails": names})
+
+
 COMMANDS = {
     "users": cmd_users,
+    "load-users": cmd_load_users,
     "seed-listing": cmd_seed_listing,
     "seed-search": cmd_seed_search,
     "query-counts": cmd_query_counts,

@@ -40,6 +40,7 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
+from bench import load as load_run_module  # noqa: E402
 from bench import uploads  # noqa: E402
 from bench.uploads import MultipartFile  # noqa: E402
 from bench.words import WORDS  # noqa: E402
@@ -67,9 +68,9 @@ CHUNKED_WARM_MIB = 72
 BROKER_URL = "redis://127.0.0.1:6379/5"  # a Redis database of its own: its Celery keys are cleared
 
 FULL = {"file_mib": 1024, "repeats": 3, "listing_files": 10_000, "listing_requests": 200,
-        "search_rows": 1_000_000, "search_requests": 100, "budget": 1800}
+        "search_rows": 1_000_000, "search_requests": 100, "load_clients": 50, "load_seconds": 60, "budget": 1800}
 QUICK = {"file_mib": 64, "repeats": 3, "listing_files": 2_000, "listing_requests": 100, "search_rows": 50_000,
-         "search_requests": 50, "budget": 240}
+         "search_requests": 50, "load_clients": 20, "load_seconds": 15, "budget": 300}
 
 TARGETS = {
     "upload_ratio": 0.8,          # API upload MiB/s ÷ boto3 put MiB/s
@@ -80,6 +81,7 @@ TARGETS = {
     "celery_rss_mib": 150,        # peak RSS of the Celery pool process assembling an upload
     "listing_p95_ms": 50,
     "search_p95_ms": 100,
+    "load_errors": 0,             # failed requests of the mixed load run
 }
 
 
@@ -432,6 +434,8 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": self.weed.secret_key, "AWS_STORAGE_BUCKET_NAME": BUCKET,
             "AWS_S3_REGION_NAME": "us-east-1", "UPLOAD_MAX_SIZE": str(64 * 1024**3),
             "DEFAULT_STORAGE_QUOTA": str(1024**4), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+            # The load run signs its clients in from one address, far faster than a person.
+            "THROTTLE_PASSWORD_LOGIN": "100000/min",
         })
         if self.broker:
             env["CELERY_BROKER_URL"] = self.broker
@@ -1073,6 +1077,16 @@ def search(stack: "Stack", cfg: dict, deadline: float) -> dict:
 
 # --- report ------------------------------------------------------------------------------
 
+def load_run(stack: "Stack", cfg: dict, deadline: float) -> dict:
+    """`load_clients` concurrent clients (one user each) mixing sign-in, list, search, upload
+    and download for `load_seconds` (bench/load.py)."""
+    users = run_task(stack.env, "load-users", {"count": cfg["load_clients"], "password": load_run_module.PASSWORD},
+                     timeout=300)
+    if time.monotonic() + cfg["load_seconds"] + 60 > deadline:
+        return {"not_available": "not enough of the time budget left"}
+    return load_run_module.load_run(stack.server.url, users["emails"], cfg["load_seconds"])
+
+
 def environment(stack: "Stack") -> dict:
     def version(pkg):
         try:
@@ -1180,6 +1194,19 @@ def figures(results: dict) -> list[dict]:
                     "diagnostic")
         add("  matches per term: median / p95 / max", f"{srch['matches']['p50']:.0f} / {srch['matches']['p95']:.0f}"
             f" / {srch['matches']['max']}", "info")
+    ld = results.get("load_run")
+    if ld and "requests" in ld:
+        label = f"load run, {ld['clients']} clients for {ld['seconds']} s"
+        passed = ld["errors"] <= TARGETS["load_errors"]
+        add(f"{label}: errors", ld["errors"], f"= {TARGETS['load_errors']}", verdict(passed), "load_errors", passed)
+        add(f"{label}: requests per second", ld["requests_per_second"], "info", "", "load_rps")
+        lat = ld["latency_ms"]
+        add(f"{label}: p50 / p95 / p99 (ms)", f"{lat['p50']} / {lat['p95']} / {lat['p99']}", "info", "",
+            "load_latency_ms")
+        for name, row in ld["by_operation"].items():
+            if row["requests"]:
+                add(f"  {name} (n={row['requests']}): p50 / p95 / p99 (ms)", f"{row['p50']} / {row['p95']} / "
+                    f"{row['p99']}", "info")
     return rows
 
 
@@ -1318,6 +1345,8 @@ def main() -> int:
     parser.add_argument("--listing-requests", type=int, help="timed list requests (200)")
     parser.add_argument("--search-rows", type=int, help="file rows the search user owns (1000000)")
     parser.add_argument("--search-requests", type=int, help="timed search requests (100)")
+    parser.add_argument("--load-clients", type=int, help="concurrent clients of the load run (50)")
+    parser.add_argument("--load-seconds", type=int, help="length of the load run (60)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn gthread workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
     parser.add_argument("--conn-max-age", type=int, default=None,
@@ -1330,7 +1359,7 @@ def main() -> int:
                         help="first wait up to this long for the 1-minute load average to drop below 0.5")
     parser.add_argument("--budget", type=int, help="hard wall-time limit in seconds (1500; quick 170)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["transfer", "chunked", "direct", "listing", "search"],
+                        choices=["transfer", "chunked", "direct", "listing", "search", "load_run"],
                         help="leave a phase out (repeatable); `chunked` and `direct` are the two uploads "
                              "measured against boto3 upload_file")
     parser.add_argument("--broker", default=BROKER_URL,
@@ -1341,7 +1370,7 @@ def main() -> int:
 
     cfg = dict(QUICK if opts.quick else FULL)
     for key in ("file_mib", "repeats", "listing_files", "listing_requests", "search_rows", "search_requests",
-                "budget"):
+                "load_clients", "load_seconds", "budget"):
         if getattr(opts, key) is not None:
             cfg[key] = getattr(opts, key)
     cfg["quick"], cfg["skip"] = opts.quick, opts.skip
@@ -1375,7 +1404,7 @@ def main() -> int:
         results["migrate_seconds"] = stack.migrate_seconds
         results["environment"] = environment(stack)
         phases = (("transfer", transfer), ("chunked_uploads", chunked_uploads), ("listing", listing),
-                  ("search", search),
+                  ("search", search), ("load_run", load_run),
                   ("listing_after_search", lambda st, c, d: listing_again(st, c, d, results["listing"])))
         for phase, run in phases:
             if phase in opts.skip or (phase == "listing_after_search" and not (

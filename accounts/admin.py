@@ -1,9 +1,28 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import F
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
 
 from . import services
 from .models import AuthSession, OtpChallenge, User, UserGroup
+
+
+class UsageFilter(admin.SimpleListFilter):
+    title = "usage"
+    parameter_name = "usage"
+
+    def lookups(self, request, model_admin):
+        return [("over", "over quota"), ("90", "above 90 %"), ("empty", "stores nothing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "over":
+            return queryset.filter(storage_used__gt=F("storage_quota"))
+        if self.value() == "90":
+            return queryset.filter(storage_used__gte=F("storage_quota") * 0.9)
+        if self.value() == "empty":
+            return queryset.filter(storage_used=0)
+        return queryset
 
 
 class AuthSessionInline(admin.TabularInline):
@@ -23,16 +42,20 @@ class AuthSessionInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["username", "email", "phone", "role", "usage", "is_active", "date_joined"]
-    list_filter = ["role", "is_active", "is_group_account", "user_groups"]
+    list_display = ["username", "email", "phone", "role", "plan", "usage", "is_active", "date_joined"]
+    list_filter = ["role", "is_active", UsageFilter, "plan", "is_group_account", "user_groups"]
     search_fields = ["username", "email", "phone", "full_name", "uuid"]
     ordering = ["-date_joined"]
-    readonly_fields = ["uuid", "is_staff", "storage_used", "fileaccesskey", "date_joined", "last_login"]
+    readonly_fields = ["uuid", "is_staff", "usage_detail", "storage_quota", "plan", "plan_storage_quota",
+                       "storage_used", "storage_reserved", "fileaccesskey", "date_joined", "last_login"]
     fieldsets = [
         (None, {"fields": ["uuid", "username", "password"]}),
         ("Profile", {"fields": ["full_name", "email", "phone", "avatar"]}),
         ("Access", {"fields": ["role", "is_active", "is_staff", "is_superuser"]}),
-        ("Storage", {"fields": ["storage_quota", "storage_used"]}),
+        ("Storage", {"fields": ["usage_detail", "storage_quota_override", "storage_quota", "plan",
+                                "plan_storage_quota", "storage_used", "storage_reserved", "device_limit"],
+                     "description": "Set a quota override in bytes to replace the plan's quota; empty it to "
+                                    "return the user to their plan."}),
         ("Keys and dates", {"fields": ["fileaccesskey", "date_joined", "last_login"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["username", "email", "phone", "role",
@@ -41,9 +64,33 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [AuthSessionInline]
     actions = ["revoke_sessions", "deactivate"]
 
-    @admin.display(description="usage")
+    @admin.display(description="usage", ordering="storage_used")
     def usage(self, obj):
-        return f"{filesizeformat(obj.storage_used)} / {filesizeformat(obj.storage_quota)}"
+        share = min(100.0, 100.0 * obj.storage_used / obj.storage_quota) if obj.storage_quota else 0.0
+        color = "#c62828" if obj.storage_used > obj.storage_quota else "#e0a030" if share >= 90 else "#417690"
+        return format_html(
+            '<span title="{} %"><span style="display:inline-block;width:60px;height:8px;background:#eee;'
+            'vertical-align:middle"><span style="display:block;width:{}%;height:8px;background:{}"></span></span> '
+            '{} / {}</span>', f"{share:.1f}", f"{share:.0f}", color, filesizeformat(obj.storage_used),
+            filesizeformat(obj.storage_quota))
+
+    @admin.display(description="usage against quota")
+    def usage_detail(self, obj):
+        return self.usage(obj) if obj.pk else "—"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Only what the form changed: the usage counters move under uploads meanwhile.
+        concrete = {field.name for field in User._meta.concrete_fields}
+        fields = [name for name in form.changed_data if name in concrete and name != "storage_quota_override"]
+        if {"role", "is_superuser"} & set(fields):
+            fields.append("is_staff")
+        if fields:
+            obj.save(update_fields=[*fields, "updated_at"])
+        if "storage_quota_override" in form.changed_data:
+            services.user_quota_override_set(user=obj, storage_quota=obj.storage_quota_override)
 
     @admin.action(description="Revoke all sessions of the selected users")
     def revoke_sessions(self, request, queryset):

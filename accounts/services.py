@@ -60,10 +60,24 @@ def phone_normalize(raw: str) -> str:
 
 # --- tokens and sessions ------------------------------------------------------
 
-def _issue(session: AuthSession) -> tuple[str, str]:
+def _access_lifetime(session: AuthSession) -> timedelta:
+    """Phones get longer-lived access tokens (MegaVault's "7d"): every token still
+    names its server-side session, so revoking it ends them at once."""
+    if session.client == Client.MOBILE:
+        return getattr(settings, "MOBILE_ACCESS_TOKEN_LIFETIME", settings.ACCESS_TOKEN_LIFETIME)
+    return settings.ACCESS_TOKEN_LIFETIME
+
+
+def _access(session: AuthSession) -> AccessToken:
     access = AccessToken()
+    access.set_exp(from_time=timezone.now(), lifetime=_access_lifetime(session))
     access["user_id"] = str(session.user.uuid)
     access["sid"] = str(session.uuid)
+    return access
+
+
+def _issue(session: AuthSession) -> tuple[str, str]:
+    access = _access(session)
     refresh = RefreshToken()
     refresh["user_id"] = str(session.user.uuid)
     refresh["sid"] = str(session.uuid)
@@ -72,7 +86,7 @@ def _issue(session: AuthSession) -> tuple[str, str]:
     return str(access), str(refresh)
 
 
-def _sign_in(user: User, *, client: str, ip_address: str | None, user_agent: str) -> SignIn:
+def _sign_in(user: User, *, client: str, ip_address: str | None, user_agent: str, device_id: str = "") -> SignIn:
     if not user.is_active:
         raise UserInactive()
     with transaction.atomic():
@@ -82,15 +96,20 @@ def _sign_in(user: User, *, client: str, ip_address: str | None, user_agent: str
             ip_address=ip_address,
             user_agent=(user_agent or "")[:300],
             expires_at=timezone.now() + settings.SESSION_LIFETIME,
+            device_id=device_id or "",
         )
         access, refresh = _issue(session)
         session.save()
-    return SignIn(user, session, access, refresh, int(settings.ACCESS_TOKEN_LIFETIME.total_seconds()))
+    return SignIn(user, session, access, refresh, int(_access_lifetime(session).total_seconds()))
 
 
-def session_refresh(*, refresh_token: str) -> SignIn:
+def session_refresh(*, refresh_token: str, device_id: str | None = None) -> SignIn:
     """Rotate a refresh token. A token that was already rotated is a replay: the
-    session it belongs to is revoked, so a stolen token is useful at most once."""
+    session it belongs to is revoked, so a stolen token is useful at most once.
+
+    A session bound to a device (`device_id` given at sign-in) refreshes only with
+    that device's id; another id (or none) is refused before anything changes, so a
+    token copied off a phone is no use elsewhere and the phone's own stays valid."""
     try:
         token = RefreshToken(refresh_token)
     except TokenError:
@@ -98,6 +117,9 @@ def session_refresh(*, refresh_token: str) -> SignIn:
     session = AuthSession.objects.select_related("user").filter(uuid=token.get("sid")).first()
     if session is None or not session.is_live:
         raise TokenInvalid()
+    if (session.device_id or device_id is not None) and not hmac.compare_digest(
+            session.device_id.encode(), (device_id or "").encode()):
+        raise TokenInvalid("This refresh token belongs to another device.")
     if not session.user.is_active:
         raise UserInactive()
     old_jti = token["jti"]
@@ -108,7 +130,7 @@ def session_refresh(*, refresh_token: str) -> SignIn:
     if not rotated:
         session_revoke(session=session, reason="refresh_reuse")
         raise TokenInvalid("Refresh token was already used; the session has been ended.")
-    return SignIn(session.user, session, access, refresh, int(settings.ACCESS_TOKEN_LIFETIME.total_seconds()))
+    return SignIn(session.user, session, access, refresh, int(_access_lifetime(session).total_seconds()))
 
 
 def session_extend(*, session: AuthSession) -> SignIn:
@@ -117,10 +139,8 @@ def session_extend(*, session: AuthSession) -> SignIn:
     session.expires_at = timezone.now() + settings.SESSION_LIFETIME
     session.last_seen_at = timezone.now()
     session.save(update_fields=["expires_at", "last_seen_at"])
-    access = AccessToken()
-    access["user_id"] = str(session.user.uuid)
-    access["sid"] = str(session.uuid)
-    return SignIn(session.user, session, str(access), "", int(settings.ACCESS_TOKEN_LIFETIME.total_seconds()))
+    access = _access(session)
+    return SignIn(session.user, session, str(access), "", int(_access_lifetime(session).total_seconds()))
 
 
 def session_revoke(*, session: AuthSession, reason: str = "logout") -> None:
@@ -131,6 +151,15 @@ def session_revoke(*, session: AuthSession, reason: str = "logout") -> None:
 
 def sessions_revoke_for_user(*, user: User, reason: str) -> int:
     return AuthSession.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoke_reason=reason
+    )
+
+
+def sessions_revoke_for_device(*, user: User, device_id: str, reason: str = "device_removed") -> int:
+    """End every session a device signed in with (the device was removed)."""
+    if not device_id:
+        return 0
+    return AuthSession.objects.filter(user=user, device_id=device_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoke_reason=reason
     )
 
@@ -229,12 +258,13 @@ def _free_username(phone: str) -> str:
 # --- passwords ------------------------------------------------------------------
 
 def password_sign_in(*, identifier: str, password: str, client: str, ip_address: str | None,
-                     user_agent: str) -> SignIn:
-    """Sign in with an e-mail address or a username and a password."""
+                     user_agent: str, device_id: str = "") -> SignIn:
+    """Sign in with an e-mail address or a username and a password. With `device_id`
+    the session is bound to that device (see `session_refresh`)."""
     user = authenticate(username=identifier, password=password)
     if user is None:
         raise InvalidCredentials()
-    return _sign_in(user, client=client, ip_address=ip_address, user_agent=user_agent)
+    return _sign_in(user, client=client, ip_address=ip_address, user_agent=user_agent, device_id=device_id)
 
 
 def user_register(*, email: str, username: str, password: str, full_name: str = "") -> User:

@@ -1,15 +1,47 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from .models import Blob, FileVersion, SharedCopy, ShareLink, UploadBatch, UploadPart, UploadSession, UploadStatus
+from storage_site.core import storage
+
+from .models import (
+    Blob,
+    FileVersion,
+    SharedCopy,
+    ShareLink,
+    SyncConflict,
+    SyncOperation,
+    SyncUpload,
+    UploadBatch,
+    UploadPart,
+    UploadSession,
+    UploadStatus,
+)
 from .services import shares, upload_sessions
+
+
+class ReferencedFilter(admin.SimpleListFilter):
+    title = "references"
+    parameter_name = "referenced"
+
+    def lookups(self, request, model_admin):
+        return [("no", "unreferenced (awaiting collection)"), ("shared", "shared (2+ references)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(ref_count=0)
+        if self.value() == "shared":
+            return queryset.filter(ref_count__gte=2)
+        return queryset
 
 
 @admin.register(Blob)
 class BlobAdmin(admin.ModelAdmin):
     list_display = ["sha256", "human_size", "ref_count", "storage_key", "created_at"]
+    list_filter = [ReferencedFilter, "created_at"]
     search_fields = ["sha256", "storage_key"]
     readonly_fields = ["sha256", "size", "storage_key", "ref_count", "created_at"]
+    show_full_result_count = False
+    actions = ["check_objects"]
 
     @admin.display(description="size", ordering="size")
     def human_size(self, obj):
@@ -18,13 +50,31 @@ class BlobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    @admin.action(description="Check that the objects exist with the right size")
+    def check_objects(self, request, queryset):
+        problems = 0
+        for blob in queryset[:1000]:
+            try:
+                found = storage.size(blob.storage_key)
+            except Exception:
+                found = None
+            if found != blob.size:
+                problems += 1
+                what = "missing or unreadable" if found is None else f"{found} bytes, expected {blob.size}"
+                self.message_user(request, f"Object {blob.storage_key}: {what}", messages.ERROR)
+        if not problems:
+            self.message_user(request, f"{min(queryset.count(), 1000)} object(s) present with the right size.",
+                              messages.SUCCESS)
+
 
 @admin.register(FileVersion)
 class FileVersionAdmin(admin.ModelAdmin):
     list_display = ["node", "number", "size", "mime_type", "created_by", "created_at"]
+    list_filter = ["node__category", "created_at"]
     search_fields = ["node__name", "node__uuid", "blob__sha256"]
     list_select_related = ["node", "created_by"]
     raw_id_fields = ["node", "blob", "created_by"]
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
@@ -74,7 +124,7 @@ class UploadPartInline(admin.TabularInline):
 class UploadSessionAdmin(admin.ModelAdmin):
     list_display = ["uuid", "name", "owner", "source", "status", "expected_size", "reserved", "expires_at",
                     "created_at"]
-    list_filter = ["status", "source", "direct"]
+    list_filter = ["status", "source", "direct", "expires_at"]
     search_fields = ["uuid", "name", "owner__username", "owner__email", "local_id"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner", "created_by", "batch", "folder", "node"]
@@ -106,3 +156,37 @@ class UploadBatchAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# --- MegaVault delta sync: view only; conflicts are resolved by the phone through the API.
+
+class _ViewOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncConflict)
+class SyncConflictAdmin(_ViewOnly):
+    list_display = ["uuid", "owner", "action", "reason", "status", "resolution", "device_id", "created_at",
+                    "resolved_at"]
+    list_filter = ["status", "reason", "action"]
+    search_fields = ["uuid", "owner__email", "local_id", "device_id"]
+    raw_id_fields = ["owner", "node", "upload_session"]
+
+
+@admin.register(SyncOperation)
+class SyncOperationAdmin(_ViewOnly):
+    list_display = ["client_id", "owner", "type", "device_id", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["client_id", "owner__email"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(SyncUpload)
+class SyncUploadAdmin(_ViewOnly):
+    list_display = ["name", "owner", "folder", "active", "device_id", "created_at"]
+    list_filter = ["active"]
+    raw_id_fields = ["owner", "folder", "node", "session"]

@@ -21,8 +21,9 @@ class Blob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["ref_count"], name="files_blob_unreferenced",
-                                condition=Q(ref_count=0))]
+        indexes = [models.Index(fields=["ref_count"], name="files_blob_unreferenced", condition=Q(ref_count=0)),
+                   # growth over time (admin analytics) is a range scan
+                   models.Index(fields=["created_at"], name="files_blob_created")]
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]}… ({self.size} B)"
@@ -41,6 +42,7 @@ class FileVersion(models.Model):
     class Meta:
         ordering = ["node", "-number"]
         constraints = [models.UniqueConstraint(fields=["node", "number"], name="%(app_label)s_%(class)s_unique_number")]
+        indexes = [models.Index(fields=["created_at"], name="files_version_created")]  # uploads per day
 
     def __str__(self) -> str:
         return f"{self.node} v{self.number}"
@@ -234,3 +236,105 @@ class UploadPart(models.Model):
 
     def __str__(self) -> str:
         return f"part {self.number} of {self.session_id}"
+
+
+# --- MegaVault delta sync and the offline queue (services/sync/) ---------------------------
+
+class SyncConflictStatus(models.TextChoices):
+    OPEN = "open"
+    RESOLVING = "resolving"  # claimed by one resolve request while it works
+    RESOLVED = "resolved"
+
+
+class SyncResolution(models.TextChoices):
+    KEEP_REMOTE = "keep_remote"
+    KEEP_LOCAL = "keep_local"
+    KEEP_BOTH = "keep_both"
+
+
+class SyncConflict(models.Model):
+    """A phone's change that met a server state the phone had not seen. Nothing of it
+    is applied until someone chooses; every choice keeps every version."""
+
+    uuid = models.UUIDField(default=uuid_module.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_conflicts")
+    # The server's entry; null for a new file whose path another device is uploading to.
+    node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    device_id = models.CharField(max_length=200, blank=True)
+    local_id = models.CharField(max_length=255)
+    action = models.CharField(max_length=16)
+    reason = models.CharField(max_length=16, help_text="modified, exists or pending.")
+    local_change = models.JSONField(default=dict)
+    base_version = models.PositiveIntegerField(null=True, blank=True)
+    server_version = models.PositiveIntegerField(default=0)
+    server_checksum = models.CharField(max_length=64, blank=True)
+    server_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=SyncConflictStatus.choices, default=SyncConflictStatus.OPEN)
+    resolution = models.CharField(max_length=16, choices=SyncResolution.choices, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    upload_session = models.ForeignKey(UploadSession, on_delete=models.SET_NULL, null=True, blank=True,
+                                       related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # One open conflict per local file of a device: a retried push meets the same one.
+            models.UniqueConstraint(fields=["owner", "device_id", "local_id"], condition=~Q(status="resolved"),
+                                    name="%(app_label)s_%(class)s_one_open_per_local_file"),
+        ]
+        indexes = [models.Index(fields=["owner", "status", "created_at"], name="files_syncconflict_open")]
+
+    def __str__(self) -> str:
+        return f"conflict {self.uuid} ({self.action}, {self.status})"
+
+
+class SyncUpload(models.Model):
+    """A sync upload's claim on one path (folder + name). While its upload session
+    is open, another device's different content for that file is a conflict rather
+    than a silent newer version; the unique index makes "first claim wins" hold
+    under concurrency. A claim whose session ended is released at the next claim."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    folder = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                             help_text="The file whose content the upload replaces (none: a new file).")
+    local_id = models.CharField(max_length=255, blank=True)
+    device_id = models.CharField(max_length=200, blank=True)
+    checksum = models.CharField(max_length=64)
+    session = models.OneToOneField(UploadSession, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="sync_claim")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["folder", "name"], condition=Q(active=True),
+                                               name="%(app_label)s_%(class)s_one_active_per_path")]
+
+    def __str__(self) -> str:
+        return f"sync upload of {self.name}"
+
+
+class SyncOperation(models.Model):
+    """An offline-queue operation (`queue/add`), applied once: the client's id is
+    unique per owner and a replay answers the stored result without acting again."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_operations")
+    client_id = models.CharField(max_length=255)
+    device_id = models.CharField(max_length=200, blank=True)
+    type = models.CharField(max_length=16)
+    payload = models.JSONField(default=dict)
+    priority = models.CharField(max_length=8, default="normal")
+    client_created_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, help_text="status, fileId, uploadId or conflictId.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["owner", "client_id"],
+                                               name="%(app_label)s_%(class)s_unique_client_id")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.client_id}"

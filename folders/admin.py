@@ -7,9 +7,10 @@ from .models import Change, Node, Star
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
     list_display = ["__str__", "kind", "owner", "human_size", "version", "category", "trashed_at", "updated_at"]
-    list_filter = ["kind", "category", ("trashed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "uuid", "owner__username", "owner__email", "owner__phone", "sha256"]
+    list_filter = ["kind", "category", ("trashed_at", admin.EmptyFieldListFilter), "special", "owner__role"]
+    search_fields = ["name", "uuid", "owner__username", "owner__email", "owner__phone", "sha256", "mime_type"]
     list_select_related = ["owner"]
+    show_full_result_count = False  # no second COUNT(*) over millions of rows
     raw_id_fields = ["owner", "parent"]
     readonly_fields = ["uuid", "path", "depth", "size", "version", "sha256", "trash_batch", "created_at", "updated_at"]
     ordering = ["-updated_at"]
@@ -25,6 +26,7 @@ class ChangeAdmin(admin.ModelAdmin):
     list_filter = ["action", "kind"]
     search_fields = ["name", "node_uuid", "owner__username", "owner__email"]
     list_select_related = ["owner"]
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

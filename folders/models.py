@@ -155,11 +155,16 @@ class ChangeAction(models.TextChoices):
 
 
 class Change(models.Model):
-    """The change journal: one row per change of a node, ids strictly increasing.
-    Sync cursors are these ids, never clock times."""
+    """The change journal: one row per change of a node.
+
+    `seq` numbers an owner's rows 1, 2, 3, ... in commit order: a row gets the next
+    number only once every earlier row of its owner is committed (journal_record), so
+    a reader that has seen `seq` n has seen everything up to n. Sync cursors are these
+    numbers, never clock times. `id` is global and may commit out of order."""
 
     id = models.BigAutoField(primary_key=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="changes")
+    seq = models.BigIntegerField(help_text="Position in the owner's journal: 1, 2, 3, ... without gaps.")
     node_uuid = models.UUIDField()
     kind = models.CharField(max_length=10, choices=NodeKind.choices)
     action = models.CharField(max_length=10, choices=ChangeAction.choices)
@@ -167,11 +172,15 @@ class Change(models.Model):
     parent_uuid = models.UUIDField(null=True, blank=True)
     size = models.BigIntegerField(default=0)
     version = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["owner", "id"], name="folders_change_owner_cursor")]
+        constraints = [
+            # Also the cursor index: a delta is one range scan of (owner, seq).
+            models.UniqueConstraint(fields=["owner", "seq"], name="%(app_label)s_%(class)s_owner_seq"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.id} {self.action} {self.name}"
+        return f"#{self.seq} {self.action} {self.name}"

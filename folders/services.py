@@ -10,7 +10,7 @@ import unicodedata
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum, Value
+from django.db.models import F, Max, Sum, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
@@ -155,11 +155,46 @@ def subtree_size(node: Node) -> int:
 
 # --- journal --------------------------------------------------------------------
 
+JOURNAL_APPEND_TRIES = 50
+
+
 def journal_record(node: Node, action: str, *, parent_uuid=None) -> None:
+    """Append a change of `node` to its owner's journal (inside the caller's transaction).
+
+    A restored folder also records each live node under it: a sync client removed the
+    subtree with the folder, and now has to see every entry come back."""
     if parent_uuid is None and node.parent_id:
         parent_uuid = Node.objects.filter(pk=node.parent_id).values_list("uuid", flat=True).first()
-    Change.objects.create(owner_id=node.owner_id, node_uuid=node.uuid, kind=node.kind, action=action,
-                          name=node.name, parent_uuid=parent_uuid, size=node.size, version=node.version)
+    rows = [Change(owner_id=node.owner_id, node_uuid=node.uuid, kind=node.kind, action=action, name=node.name,
+                   parent_uuid=parent_uuid, size=node.size, version=node.version, sha256=node.sha256)]
+    if action == ChangeAction.RESTORE and node.is_folder:
+        below = (Node.objects.subtree(node).live().exclude(pk=node.pk).order_by("depth", "pk")
+                 .values("uuid", "kind", "name", "parent__uuid", "size", "version", "sha256"))
+        rows += [Change(owner_id=node.owner_id, node_uuid=n["uuid"], kind=n["kind"], action=action, name=n["name"],
+                        parent_uuid=n["parent__uuid"], size=n["size"], version=n["version"], sha256=n["sha256"])
+                 for n in below]
+    _journal_append(node.owner_id, rows)
+
+
+def _journal_append(owner_id: int, rows: list[Change]) -> None:
+    """Number `rows` after the owner's last journal row.
+
+    Two writers can read the same last number. The second one's insert then waits on
+    the unique (owner, seq) index until the first commits, fails, and is retried with
+    the new end (or succeeds if the first rolled back). So a number is taken only
+    once every smaller one is committed: a reader at position n never sees n+1
+    before n, whatever order PostgreSQL commits transactions in (global ids can)."""
+    for attempt in range(JOURNAL_APPEND_TRIES):
+        try:
+            with transaction.atomic():
+                top = Change.objects.filter(owner_id=owner_id).aggregate(top=Max("seq"))["top"] or 0
+                for offset, row in enumerate(rows, start=1):
+                    row.seq = top + offset
+                Change.objects.bulk_create(rows)
+            return
+        except IntegrityError:
+            if attempt + 1 == JOURNAL_APPEND_TRIES:
+                raise
 
 
 # --- writes -----------------------------------------------------------------------

@@ -61,7 +61,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "storage_site.core.middleware.RequestIdMiddleware",  # first: every later line has the id
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's static files under gunicorn (collectstatic)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -252,11 +254,23 @@ AISENSY_CAMPAIGN_NAME = env("AISENSY_CAMPAIGN_NAME", default="stratus_otp")
 AISENSY_USER_NAME = env("AISENSY_USER_NAME", default="Stratus")
 AISENSY_TIMEOUT = env.float("AISENSY_TIMEOUT", default=10.0)
 
+# Logs: one JSON object per line (LOG_FORMAT=json, the default when DEBUG is off) or
+# readable text; every line carries the request id (storage_site/core/logging.py).
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "storage_site.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "storage_site.core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Django's own request logger repeats what the access line says.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }
 
 if not DEBUG:
@@ -292,9 +306,70 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Backups, devices, mobile sync and push (backups app; files/services/sync.py) ----
+# Access tokens of MegaVault sign-ins (sessions stay server-side and revocable).
+MOBILE_ACCESS_TOKEN_LIFETIME = timedelta(days=env.int("MOBILE_ACCESS_TOKEN_DAYS", default=7))
+BACKUP_FOLDER_NAME = env("BACKUP_FOLDER_NAME", default="Backups")  # under home: Backups/<device name>/
+BACKUP_SESSION_IDLE_HOURS = env.int("BACKUP_SESSION_IDLE_HOURS", default=24)  # then the session expires
+BACKUP_CHUNK_SIZE = env.int("BACKUP_CHUNK_SIZE", default=8 * 1024**2)  # chunked backup of big files
+BACKUP_CHECK_MAX_ITEMS = env.int("BACKUP_CHECK_MAX_ITEMS", default=5000)
+CONTACTS_MAX_SIZE = env.int("CONTACTS_MAX_SIZE", default=10 * 1024**2)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["backup"] = env("THROTTLE_BACKUP", default="1200/min")  # per user
+
+PUSH_BACKEND = env("PUSH_BACKEND", default="console")  # console, file, fcm
+PUSH_FILE_PATH = env("PUSH_FILE_PATH", default=str(DATA_DIR / "push.jsonl"))
+PUSH_STORAGE_ALERT_PERCENT = env.int("PUSH_STORAGE_ALERT_PERCENT", default=90)
+FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
+FCM_CREDENTIALS_FILE = env("FCM_CREDENTIALS_FILE", default="")  # a Google service-account JSON key
+FCM_TIMEOUT = env.float("FCM_TIMEOUT", default=10.0)
+
+CELERY_BEAT_SCHEDULE["push-release-held"] = {"task": "backups.tasks.push_release_held_task", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["expire-backup-sessions"] = {"task": "backups.tasks.backup_sessions_expire_task",
+                                                  "schedule": 3600.0}
 
 # --- Previews (previews app) ----------------------------------------------------------
+PREVIEW_AUTO_GENERATE = env.bool("PREVIEW_AUTO_GENERATE", default=True)  # queue previews of every new file
+PREVIEW_THUMBNAIL_SIZE = env.int("PREVIEW_THUMBNAIL_SIZE", default=256)  # longest side, px
+PREVIEW_MEDIUM_SIZE = env.int("PREVIEW_MEDIUM_SIZE", default=1024)
+PREVIEW_FORMAT = env("PREVIEW_FORMAT", default="webp")  # webp or jpeg
+if PREVIEW_FORMAT not in ("webp", "jpeg"):
+    raise ImproperlyConfigured("PREVIEW_FORMAT must be 'webp' or 'jpeg'.")
+PREVIEW_QUALITY = env.int("PREVIEW_QUALITY", default=80)
+PREVIEW_TASK_SOFT_TIME_LIMIT = env.int("PREVIEW_TASK_SOFT_TIME_LIMIT", default=120)  # s; then FAILED
+PREVIEW_TASK_TIME_LIMIT = env.int("PREVIEW_TASK_TIME_LIMIT", default=180)  # s; the worker child is killed
+PREVIEW_QUEUE = env("PREVIEW_QUEUE", default="")  # a Celery queue of their own; empty = the default queue
+PREVIEW_REQUEUE_AFTER = env.int("PREVIEW_REQUEUE_AFTER", default=3600)  # s a preview may wait before a re-send
+CELERY_BEAT_SCHEDULE["sweep-previews"] = {"task": "previews.tasks.previews_sweep_task", "schedule": 600.0}
 
 # --- Billing (billing app) ------------------------------------------------------------
+# Without both Razorpay keys the offline gateway serves orders (billing/gateways.py).
+RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="")
+RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="")
+RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="")
+RAZORPAY_TIMEOUT = env.float("RAZORPAY_TIMEOUT", default=10.0)  # seconds per Razorpay API call
+BILLING_OFFLINE_SECRET = env("BILLING_OFFLINE_SECRET", default="")  # empty = derived from SECRET_KEY
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=0)  # past_due days after a period ends
+BILLING_CHECKOUT_NAME = env("BILLING_CHECKOUT_NAME", default="Stratus")  # shown in Razorpay Checkout
+CELERY_BEAT_SCHEDULE["expire-subscriptions"] = {"task": "billing.tasks.subscriptions_expire_task",
+                                                "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["retry-payment-webhooks"] = {"task": "billing.tasks.webhook_events_retry_task",
+                                                  "schedule": 300.0}
 
 # --- Dashboards and operators (storage_site/dashboards) -------------------------------
+# The operators' admin site (Django's admin plus /admin/dashboard/) in place of the plain one.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "storage_site.dashboards.apps.OperatorsAdminConfig"
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=3.0)  # seconds, per /readyz check
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves it; `collectstatic` fills it
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "FileCategoryEnum": "storage_site.dashboards.serializers.CATEGORIES",
+    "NodeCategoryEnum": "folders.models.Category",  # the same field with "folder": named apart
+    "HealthStatusEnum": "storage_site.dashboards.serializers.HEALTH_STATUSES",
+    "BulkUploadStatusEnum": ["uploading", "complete", "expired"],  # files/api/bulk.py; "status" is shared
+})
+# Unknown objects under blobs/ younger than this are uploads still committing, not orphans.
+ORPHAN_GRACE_HOURS = env.float("ORPHAN_GRACE_HOURS", default=24.0)
+# Workers log through LOGGING (JSON lines with the request id), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE["recompute-usage"] = {"task": "storage_site.dashboards.tasks.usage_recompute_task",
+                                           "schedule": 24 * 3600.0}
+CELERY_BEAT_SCHEDULE["collect-orphaned-objects"] = {"task": "storage_site.dashboards.tasks.orphans_collect_task",
+                                                    "schedule": 24 * 3600.0}

@@ -231,7 +231,7 @@ def _chunks(request, session, indexes) -> list[dict]:
     return chunks
 
 
-def _init_file(request, session) -> dict:
+def init_file_answer(request, session) -> dict:
     return {"localId": session.local_id, "uploadId": str(session.uuid), "uploadUrl": _chunk_endpoint(request),
             "chunks": _chunks(request, session, range(session.total_parts)), "totalChunks": session.total_parts,
             "direct": session.direct, "method": "PUT"}
@@ -292,7 +292,7 @@ class InitView(PrimaryView):
         batch, sessions = mv.batch_start(user=request.user, files=files, chunk_size=options["chunkSize"],
                                          options={"wifiOnly": options["wifiOnly"],
                                                   "maxRetries": options["maxRetries"]})
-        return ok({"uploadSession": str(batch.uuid), "files": [_init_file(request, s) for s in sessions],
+        return ok({"uploadSession": str(batch.uuid), "files": [init_file_answer(request, s) for s in sessions],
                    "expiresAt": min(s.expires_at for s in sessions)})
 
 

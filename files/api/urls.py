@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import bulk, fileago, megavault, public, streamvault, streamvault_chunks, tus, views
+from . import bulk, fileago, megavault, mobile_sync, public, streamvault, streamvault_chunks, tus, views
 
 app_name = "files"
 
@@ -75,4 +75,7 @@ fileago_routes = [
 # Chunked-upload front doors onto the upload engine (services/upload_sessions.py).
 chunked_routes = megavault.urls + bulk.urls + tus.urls
 
-urlpatterns = primary + public_routes + streamvault_routes + fileago_routes + chunked_routes
+# MegaVault delta sync, conflicts and the offline queue (seed 001).
+sync_routes = mobile_sync.urls
+
+urlpatterns = primary + public_routes + streamvault_routes + fileago_routes + chunked_routes + sync_routes

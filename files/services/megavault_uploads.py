@@ -144,8 +144,16 @@ def batch_sessions(batch: UploadBatch) -> list[UploadSession]:
     return list(sessions.select_related("node").annotate(bytes_held=Sum("parts__size")))
 
 
+# Uploads whose chunks come through this door: MegaVault's own, and the big files of a
+# phone's backup session and of a delta sync, which hand out this door's chunk URLs.
+CHUNK_DOOR_SOURCES = (UploadSource.MEGAVAULT, UploadSource.BACKUP, UploadSource.SYNC)
+
+
 def upload_get(*, user, upload_id) -> UploadSession:
-    return engine.session_get(user=user, upload_id=upload_id, source=UploadSource.MEGAVAULT)
+    session = engine.session_get(user=user, upload_id=upload_id)
+    if session.source not in CHUNK_DOOR_SOURCES:
+        raise NotFound("Upload session not found.", code="UPLOAD_NOT_FOUND")
+    return session
 
 
 def upload_sync(session: UploadSession) -> UploadSession:

@@ -64,6 +64,6 @@ def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
             copy = node_copy(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)
             SharedCopy.objects.create(source=node, copy=copy, shared_by=user, recipient=account)
             copies.append(copy)
-            transaction.on_commit(partial(signals.file_shared.send, sender=Node, node=copy, sharer=user,
+            transaction.on_commit(partial(signals.file_shared.send_robust, sender=Node, node=copy, sharer=user,
                                           recipient=account))
     return copies

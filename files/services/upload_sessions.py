@@ -651,7 +651,7 @@ def session_fail(session: UploadSession, code: str, message: str, *, status: str
             if multipart:
                 storage.multipart_abort(*multipart)
         transaction.on_commit(cleanup)
-        transaction.on_commit(lambda: signals.upload_failed.send(
+        transaction.on_commit(lambda: signals.upload_failed.send_robust(
             sender=UploadSession, session=locked, code=code, message=message))
     logger.info("upload %s ended (%s): %s", session.uuid, code, message)
 

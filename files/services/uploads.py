@@ -92,7 +92,7 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
         raise
     reservation.committed(stored.size)
     created_new = node.version == 1
-    transaction.on_commit(lambda: signals.file_committed.send(
+    transaction.on_commit(lambda: signals.file_committed.send_robust(
         sender=Node, node=node, blob=blob, user=user, created=created_new))
     return node
 

@@ -112,13 +112,13 @@ def test_full_disk_refuses_the_upload_and_keeps_nothing(auth_client, user, setti
 
     monkeypatch.setattr(storage.LocalObjectWriter, "__init__", open_on_full_disk)
     upload_id = init(auth_client, total=1)["upload_id"]
-    before = _state()
+    before, files_before = _state(), set(_local_files())
     body = upload(auth_client, "big.bin", os.urandom(4096), expect=503)
     assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
     assert send(auth_client, upload_id, 1, b"x" * 100, expect=503)["code"] == "STORAGE_UNAVAILABLE"
     assert not UploadSession.objects.get(uuid=upload_id).parts.exists()
     assert _state() == before
-    assert not [path for path in _local_files() if not path.endswith(".partial")]
+    assert set(_local_files()) == files_before
 
 
 def _local_files() -> list[str]:

@@ -63,6 +63,13 @@ def _route_values(world: dict) -> dict:
         "UploadStatusView": {"upload_id": (world["mobile_upload"], fake_uuid)},
         "BulkProgressView": {"upload_id": (world["bulk_upload"], fake_uuid)},
         "TusUploadView": {"id": (world["tus_upload"], fake_uuid)},
+        "GeneratePreviewView": {"id": file}, "PreviewInfoView": {"id": file},
+        "PreviewView": {"id": file, "type": ("thumbnail", "thumbnail")},
+        "DeviceSettingsView": {"id": (world["device"], fake_uuid), "device_id": (world["device"], fake_uuid)},
+        "DeviceRemoveView": {"id": (world["device"], fake_uuid)},
+        "DeviceDetailView": {"device_id": (world["device"], fake_uuid)},
+        "BackupLogsView": {"id": (world["backup_session"], fake_uuid)},
+        "ContactsDownloadView": {"id": (world["contacts_snapshot"], fake_uuid)},
         # Admin routes: a client is refused (403) whatever the id.
         "AdminUserStorageView": {"id": (world["user_uuid"], fake_uuid)},
     }
@@ -134,6 +141,11 @@ def world(auth_client, user):
     tus = auth_client.post("/api/tus/", HTTP_TUS_RESUMABLE="1.0.0", HTTP_UPLOAD_LENGTH="5",
                            HTTP_UPLOAD_METADATA="filename " + "c2VjcmV0LnR4dA==")
     assert tus.status_code == 201, tus.content
+    device = auth_client.post("/api/devices/register", {"deviceId": f"{SECRET}-phone"},
+                              format="json").json()["data"]["id"]
+    backup = auth_client.post("/api/backup/start", {"deviceId": device}, format="json").json()["data"]
+    snapshot = auth_client.post("/api/backup/contacts", {"deviceId": device, "contacts": [{"name": SECRET}]},
+                                format="json").json()["data"]
     node = Node.objects.get(uuid=file["id"])
     tree.token_get(node)
     return {
@@ -141,6 +153,7 @@ def world(auth_client, user):
         "folder_pk": str(Node.objects.get(uuid=folder["id"]).pk), "trashed_uuid": gone["id"],
         "share_id": str(share["id"]), "mobile_batch": mobile.json()["data"]["uploadSession"],
         "mobile_upload": mobile.json()["data"]["files"][0]["uploadId"],
+        "device": device, "backup_session": backup["sessionId"], "contacts_snapshot": snapshot["id"],
         "bulk_upload": bulk.json()["data"]["uploadId"], "tus_upload": tus["Location"].rstrip("/").rsplit("/", 1)[1],
     }
 

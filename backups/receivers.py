@@ -1,0 +1,42 @@
+"""Reactions to the files domain's signals (connected in `BackupsConfig.ready`).
+They only hand ids to tasks or services; the rules live in the services."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from files.models import UploadSession, UploadSource, UploadStatus
+
+# Background (chunked) uploads a person is not watching: their end is worth a push.
+# Backup sessions get one summary push instead of one per file; bulk folder uploads
+# and plain uploads are watched in the browser.
+NOTIFY_SOURCES = [UploadSource.MEGAVAULT, UploadSource.STREAMVAULT, UploadSource.TUS, UploadSource.SYNC]
+
+
+def on_file_committed(sender, *, node, blob, user, created, **kwargs):
+    from .tasks import backup_upload_resolve_task, push_storage_check_task, push_upload_task
+
+    upload = (UploadSession.objects.filter(node=node, status=UploadStatus.COMPLETE,
+                                           completed_at__gte=timezone.now() - timedelta(minutes=5))
+              .order_by("-completed_at").values("pk", "source").first())
+    if upload and upload["source"] == UploadSource.BACKUP:
+        backup_upload_resolve_task.delay(upload["pk"])
+    elif upload and upload["source"] in NOTIFY_SOURCES:
+        push_upload_task.delay(upload["pk"])
+    if not getattr(user, "is_group_account", False):
+        push_storage_check_task.delay(user.pk)
+
+
+def on_upload_failed(sender, *, session, code, message, **kwargs):
+    from .tasks import backup_upload_resolve_task, push_upload_task
+
+    if session.source == UploadSource.BACKUP:
+        backup_upload_resolve_task.delay(session.pk)
+    elif session.source in NOTIFY_SOURCES and code != "CANCELLED":
+        push_upload_task.delay(session.pk)
+
+
+def on_file_shared(sender, *, node, sharer, recipient, **kwargs):
+    from .tasks import push_shared_task
+
+    push_shared_task.delay(node.pk, sharer.pk)

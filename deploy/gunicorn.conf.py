@@ -1,0 +1,27 @@
+"""gunicorn settings for `make stack` and production: threaded workers (uploads and
+downloads stream, so a worker spends its time waiting on sockets), logs as JSON lines
+through the project's formatter, no access log (the app's own access line carries the
+request id)."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('WEB_PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "120"))  # a stalled request, not a long transfer: bytes keep it alive
+graceful_timeout = 20
+keepalive = 5
+# Several web processes (`honcho start -c web=2`, or systemd instances) share the port.
+reuse_port = True
+control_socket_disable = True
+accesslog = None
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "storage_site.core.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "storage_site.core.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": "json"}},
+    "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

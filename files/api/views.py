@@ -2,6 +2,8 @@
 share, info; plus the operations users expect (rename, move, copy, star,
 versions, trash, usage), all with the primary envelope."""
 
+from datetime import timezone as dt_timezone
+
 from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -97,13 +99,21 @@ def too_large_message() -> str:
 
 # --- list, info, search -------------------------------------------------------------
 
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time in UTC before it reaches SQL: Python accepts offsets PostgreSQL
+    refuses (e.g. +18:18), which would otherwise be a 500."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(dt_timezone.utc) if value else value)
+
+
 class FileFilter(filters.FilterSet):
     folderId = filters.CharFilter(method="in_folder", help_text="Folder UUID or `root`; omitted = every folder.")
     type = filters.ChoiceFilter(field_name="category", choices=[c for c in Category.choices if c[0] != "folder"])
     starred = filters.BooleanFilter(field_name="is_starred")
-    createdAfter = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    createdBefore = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    modifiedAfter = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    createdAfter = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    createdBefore = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    modifiedAfter = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     ordering = filters.OrderingFilter(fields=(("name", "name"), ("size", "size"), ("created_at", "createdAt"),
                                               ("updated_at", "updatedAt")))
 

@@ -325,3 +325,11 @@ def test_search_total_is_capped_for_common_terms(auth_client, monkeypatch):
     assert [i["name"] for i in page["items"]] == ["match-0.txt", "match-1.txt"]
     few = auth_client.get("/api/search", {"q": "match-4"}).json()["data"]["pagination"]
     assert few["total"] == 1 and few["totalCapped"] is False
+
+
+def test_time_filters_take_any_iso_offset(auth_client):
+    """Python accepts offsets PostgreSQL refuses; the filter works in UTC."""
+    upload(auth_client, "old.txt", b"x")
+    resp = auth_client.get("/api/files/list", {"createdAfter": "1523-05-26T11:15:00+18:18"})
+    assert resp.status_code == 200, resp.content
+    assert [f["name"] for f in resp.json()["data"]["items"]] == ["old.txt"]

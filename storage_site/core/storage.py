@@ -206,6 +206,8 @@ def _s3_range(storage, key, start, end):
         params["Range"] = f"bytes={start}-{'' if end is None else end}"
     try:
         body = client.get_object(**params)["Body"]
+    except client.exceptions.NoSuchKey:  # as on local storage: the object is gone, S3 is fine
+        raise FileNotFoundError(key) from None
     except Exception as exc:
         logger.warning("S3 read failed for %s: %s", key, exc)
         raise StorageUnavailable() from exc

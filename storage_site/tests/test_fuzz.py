@@ -17,6 +17,21 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 from accounts.tests.factories import UserFactory
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The requests go through Django's real WSGI handler, which closes the database
+    connection at the end of a request; inside a test that is the connection holding the
+    test's transaction (Django's own test client disconnects this hook the same way)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def fuzz_headers(db):
     from rest_framework_simplejwt.tokens import AccessToken  # noqa: F401

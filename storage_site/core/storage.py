@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 
 from django.core.files.storage import storages
 
@@ -215,6 +216,20 @@ def _s3_range(storage, key, start, end):
         yield from body.iter_chunks(CHUNK_SIZE)
     finally:
         body.close()
+
+
+def reachable() -> None:
+    """Raise unless the storage can be used: a HEAD on the S3 bucket (fails when the
+    endpoint is down or the bucket is missing), or a writable media folder."""
+    backend = _storage()
+    if is_s3():
+        backend.connection.meta.client.head_bucket(Bucket=backend.bucket_name)
+        return
+    location = Path(backend.location)
+    # A fresh install creates the folder on the first write, inside an existing one.
+    target = location if location.exists() else location.parent
+    if not target.is_dir() or not os.access(target, os.W_OK):
+        raise OSError(f"{target} is not a writable folder")
 
 
 def local_path(key: str) -> str | None:

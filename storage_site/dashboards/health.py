@@ -7,14 +7,11 @@ that, never forever.
 """
 
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import connection
 
 from storage_site.celery import app as celery_app
@@ -43,16 +40,7 @@ def _database() -> None:
 
 
 def _storage() -> None:
-    backend = storages["default"]
-    if storage.is_s3():
-        # HEAD on the bucket: fails when the endpoint is down or the bucket is missing.
-        backend.connection.meta.client.head_bucket(Bucket=backend.bucket_name)
-        return
-    location = Path(backend.location)
-    # A fresh install creates the folder on the first write, inside an existing one.
-    target = location if location.exists() else location.parent
-    if not target.is_dir() or not os.access(target, os.W_OK):
-        raise OSError(f"{target} is not a writable folder")
+    storage.reachable()
 
 
 def _broker() -> None:

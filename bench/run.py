@@ -84,6 +84,9 @@ TARGETS = {
     "search_p95_ms": 100,
     "load_errors": 0,             # failed requests of the mixed load run
     "peer_ratio": 0.8,            # Stratus on local storage ÷ copyparty, upload and download MiB/s
+    "sync_p95_ms": 100,           # a 500-change MegaVault sync page, 100,000 journal rows, PostgreSQL
+    "preview_photos_per_s": 10,   # 12-megapixel JPEG previews on one worker process
+    "poster_s": 2,                # poster of a 1080p, 10-minute video, queued → ready
 }
 
 
@@ -1139,6 +1142,32 @@ def peer(stack: "Stack", cfg: dict, deadline: float) -> dict:
             "sha256_ok": all(r["sha256_ok"] for v in runs.values() for r in v if "sha256_ok" in r)}
 
 
+def _standalone(module: str, args: list[str], env: dict, result: Path, deadline: float) -> dict:
+    """Run a benchmark that starts its own server (bench/sync.py, bench/previews.py) and
+    read the JSON it writes."""
+    proc = subprocess.run([PYTHON, "-m", module, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=max(60, deadline - time.monotonic()))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(result.read_text())
+
+
+def sync_pages(stack: "Stack", cfg: dict, deadline: float) -> dict:
+    """bench/sync.py on a PostgreSQL database of its own (`bench_sync`, created and dropped)."""
+    out = stack.workdir / "results_sync.json"
+    size = ["--entries", "20000", "--folders", "200", "--files", "4000", "--requests", "50"] if cfg["quick"] else []
+    return _standalone("bench.sync", ["--out", str(out), *size],
+                       {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/bench_sync"}, out, deadline)
+
+
+def previews(stack: "Stack", cfg: dict, deadline: float) -> dict:
+    """bench/previews.py: its own real Celery worker (Redis database 7) on local storage."""
+    if not stack.broker:
+        return {"not_available": "needs a broker for its Celery worker (--broker none given)"}
+    size = ["--photos", "20", "--video-runs", "1"] if cfg["quick"] else []
+    return _standalone("bench.previews", size, {}, BENCH / "results_previews.json", deadline)
+
+
 def load_run(stack: "Stack", cfg: dict, deadline: float) -> dict:
     """`load_clients` concurrent clients (one user each) mixing sign-in, list, search, upload
     and download for `load_seconds` (bench/load.py)."""
@@ -1269,6 +1298,27 @@ def figures(results: dict) -> list[dict]:
         passed = pr["worker_peak_rss_mib"] < TARGETS["worker_rss_mib"]
         add("  peak RSS of the handling worker, local storage (MiB)", pr["worker_peak_rss_mib"],
             f"< {TARGETS['worker_rss_mib']}", verdict(passed), "peer_worker_rss_mib", passed)
+    sy = results.get("sync_pages")
+    if sy and "latency" in sy:
+        lat = sy["latency"]
+        passed = sy["database"] == "postgresql" and lat["p95_ms"] <= TARGETS["sync_p95_ms"]
+        add(f"MegaVault sync page of 500, {sy['journal_entries']:,} journal rows: p50 / p95 (ms)",
+            f"{lat['p50_ms']} / {lat['p95_ms']}", f"p95 ≤ {TARGETS['sync_p95_ms']}", verdict(passed), "sync_p95_ms",
+            passed)
+        add("  queries per page at limit 10 / 100 / 500 / 1000", " / ".join(
+            str(sy["queries_per_page"][k]) for k in ("10", "100", "500", "1000")), "equal",
+            verdict(sy["queries_constant"]), "sync_queries_constant", sy["queries_constant"])
+    pv = results.get("previews")
+    if pv and "photos" in pv:
+        rate = pv["photos"]["photos_per_second"]
+        passed = rate >= TARGETS["preview_photos_per_s"]
+        add(f"12 MP JPEG previews, one worker process (photos/s; {pv['photos']['photos_per_worker_cpu_second']} "
+            "per worker CPU-second)", rate, f"≥ {TARGETS['preview_photos_per_s']}", verdict(passed),
+            "preview_photos_per_s", passed)
+        slowest = max(run["queue_to_ready_s"] for run in pv["video"]["runs"])
+        passed = slowest < TARGETS["poster_s"]
+        add("poster of a 1080p, 10-minute video, queued → ready (s, slowest run)", slowest,
+            f"< {TARGETS['poster_s']}", verdict(passed), "poster_s", passed)
     ld = results.get("load_run")
     if ld and "requests" in ld:
         label = f"load run, {ld['clients']} clients for {ld['seconds']} s"
@@ -1434,7 +1484,8 @@ def main() -> int:
                         help="first wait up to this long for the 1-minute load average to drop below 0.5")
     parser.add_argument("--budget", type=int, help="hard wall-time limit in seconds (1500; quick 170)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["transfer", "chunked", "direct", "listing", "search", "peer", "load_run"],
+                        choices=["transfer", "chunked", "direct", "listing", "search", "peer", "sync_pages", "previews",
+                                 "load_run"],
                         help="leave a phase out (repeatable); `chunked` and `direct` are the two uploads "
                              "measured against boto3 upload_file")
     parser.add_argument("--broker", default=BROKER_URL,
@@ -1479,7 +1530,8 @@ def main() -> int:
         results["migrate_seconds"] = stack.migrate_seconds
         results["environment"] = environment(stack)
         phases = (("transfer", transfer), ("chunked_uploads", chunked_uploads), ("listing", listing),
-                  ("search", search), ("peer", peer), ("load_run", load_run),
+                  ("search", search), ("peer", peer), ("sync_pages", sync_pages), ("previews", previews),
+                  ("load_run", load_run),
                   ("listing_after_search", lambda st, c, d: listing_again(st, c, d, results["listing"])))
         for phase, run in phases:
             if phase in opts.skip or (phase == "listing_after_search" and not (

@@ -172,7 +172,18 @@ DEVICE = envelope("MVDevice", DeviceSerializer())
 
 
 def render_device(request, device) -> dict:
+    """A device as both dialects show it, re-read with its activity figures."""
+    device = selectors.devices_for(request.user).get(pk=device.pk)
     return DeviceSerializer(device, context={"current_device_id": current_device_id(request)}).data
+
+
+def device_settings_put(request, device_id):
+    """`PUT .../devices/<id>/settings` of both dialects: only the fields sent change."""
+    device = device_services.device_get(user=request.user, device_id=device_id)
+    payload = DeviceSettingsSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    return ok(render_device(request, device_services.device_settings_update(device=device,
+                                                                           changes=payload.validated_data)))
 
 
 class DeviceListView(PrimaryView):
@@ -195,19 +206,14 @@ class DeviceSettingsView(PrimaryView):
                    responses={200: DEVICE, **ERRORS}, summary="Update a device's settings",
                    description="Only the fields sent change. Another user's device is 404 `DEVICE_NOT_FOUND`.")
     def put(self, request, device_id):
-        device = device_services.device_get(user=request.user, device_id=device_id)
-        payload = DeviceSettingsSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        device = device_services.device_settings_update(device=device, changes=payload.validated_data)
-        return ok(render_device(request, selectors.devices_for(request.user).get(pk=device.pk)))
+        return device_settings_put(request, device_id)
 
 
 class DeviceDetailView(PrimaryView):
     @extend_schema(tags=["megavault"], parameters=[DEVICE_ID], responses={200: DEVICE, **ERRORS},
                    summary="One of my devices")
     def get(self, request, device_id):
-        device = device_services.device_get(user=request.user, device_id=device_id)
-        return ok(render_device(request, selectors.devices_for(request.user).get(pk=device.pk)))
+        return ok(render_device(request, device_services.device_get(user=request.user, device_id=device_id)))
 
     @extend_schema(tags=["megavault"], parameters=[DEVICE_ID], request=None,
                    responses={200: MessageSerializer, **ERRORS}, summary="Remove a device",

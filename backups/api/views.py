@@ -31,7 +31,7 @@ from ..services import backup as backups
 from ..services import contacts
 from ..services import devices as device_services
 from ..services import notifications
-from .mobile import DEVICE, render_device
+from .mobile import DEVICE, device_settings_put, render_device
 from .serializers import (
     BackupCheckSerializer,
     BackupCompleteSerializer,
@@ -86,7 +86,6 @@ class DeviceRegisterView(PrimaryView):
         if data["pushToken"] and data["platform"] in ("android", "ios", "web"):
             notifications.push_register(device=device, token=data["pushToken"], platform=data["platform"],
                                         preferences={}, quiet_hours=None)
-        device = selectors.devices_for(request.user).get(pk=device.pk)
         return ok(render_device(request, device), message="Device registered" if created else "Device updated",
                   status=201 if created else 200)
 
@@ -106,11 +105,7 @@ class DeviceSettingsView(PrimaryView):
                                "`backgroundSync`, `uploadQuality`, `syncFolders`, `maxCacheSize`, `name`. "
                                "Another user's device is 404 `DEVICE_NOT_FOUND`.")
     def put(self, request, id):
-        device = device_services.device_get(user=request.user, device_id=id)
-        payload = DeviceSettingsSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        device = device_services.device_settings_update(device=device, changes=payload.validated_data)
-        return ok(render_device(request, selectors.devices_for(request.user).get(pk=device.pk)))
+        return device_settings_put(request, id)
 
 
 class DeviceRemoveView(PrimaryView):

@@ -48,7 +48,8 @@ from bench.words import WORDS  # noqa: E402
 from storage_site.testing.seaweedfs import SeaweedFS, weed_binary  # noqa: E402
 
 MIB = 1024 * 1024
-DB_NAME = "stratus_bench"
+# BENCH_DB: another database name, so two benchmark runs (or one beside a test run) never meet.
+DB_NAME = os.environ.get("BENCH_DB", "stratus_bench")
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 BUCKET = "stratus-bench"

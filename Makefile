@@ -37,8 +37,8 @@ run: admin
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# gunicorn + Celery worker + Celery beat + SeaweedFS via honcho (Procfile), on the
-# PostgreSQL and Redis of DATABASE_URL and REDIS_URL. `make stack STACK_ARGS="web worker beat"`
+# gunicorn + Celery worker + previews worker + Celery beat + SeaweedFS via honcho (Procfile), on the
+# PostgreSQL and Redis of DATABASE_URL and REDIS_URL. `make stack STACK_ARGS="web worker previews beat"`
 # starts only those; STACK_CONCURRENCY=web=2,worker=2 runs more of each.
 stack: $(VENV)/.installed-stack
 	deploy/stack.sh $(STACK_ARGS)

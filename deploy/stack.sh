@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make stack`: the production-shaped stack on one machine, run by honcho from the
-# Procfile: gunicorn, a Celery worker, Celery beat and SeaweedFS (S3), on the
+# Procfile: gunicorn, a Celery worker, the previews worker, Celery beat and SeaweedFS (S3), on the
 # PostgreSQL and Redis named by DATABASE_URL and REDIS_URL. Ctrl-C stops it.
-# Any process name(s) given as arguments start only those (e.g. `web worker beat`
+# Any process name(s) given as arguments start only those (e.g. `web worker previews beat`
 # with an outside S3); STACK_CONCURRENCY=web=2,worker=3 runs more of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 : "${REDIS_URL:?set REDIS_URL, e.g. redis://127.0.0.1:6379/0}"
 export DATABASE_URL REDIS_URL
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-$REDIS_URL}"
+# Previews have a queue and a worker of their own (deploy/previews.sh: one process, threads).
+export PREVIEW_QUEUE="${PREVIEW_QUEUE:-previews}"
 
 export STACK_DIR="${STACK_DIR:-$PWD/var/stack}"
 export DATA_DIR="${DATA_DIR:-$STACK_DIR/data}"

@@ -26,6 +26,12 @@ def files_with_blobs(user, uuids: list) -> dict[str, tuple[str, int]]:
     return {str(uuid): (mime, blob_id) for uuid, mime, blob_id in rows if blob_id is not None}
 
 
+def declared_types(*, blob_id: int) -> list[str]:
+    """The MIME types files of this content were uploaded with, most recent first."""
+    mimes = FileVersion.objects.filter(blob_id=blob_id).order_by("-created_at").values_list("mime_type", flat=True)
+    return list(dict.fromkeys(mimes[:20]))
+
+
 def previews_of(blob_id: int) -> dict[str, Preview]:
     return {row.preview_type: row for row in Preview.objects.filter(blob_id=blob_id)}
 

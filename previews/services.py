@@ -20,11 +20,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from files.models import Blob, FileVersion
+from files.models import Blob
 from storage_site.core import storage
 from storage_site.core.exceptions import StorageUnavailable
 
-from . import render
+from . import render, selectors
 from .models import MediaKind, Preview, PreviewStatus, PreviewType
 from .sources import source_open
 
@@ -125,12 +125,6 @@ def preview_enqueue(*, blob_id: int) -> None:
     preview_generate_task.apply_async((blob_id,), queue=settings.PREVIEW_QUEUE or None)
 
 
-def declared_types(blob_id: int) -> list[str]:
-    """The MIME types files of this content were uploaded with, most recent first."""
-    mimes = FileVersion.objects.filter(blob_id=blob_id).order_by("-created_at").values_list("mime_type", flat=True)
-    return list(dict.fromkeys(mimes[:20]))
-
-
 # --- making them ---------------------------------------------------------------------
 
 def preview_generate(*, blob_id: int) -> str:
@@ -143,14 +137,16 @@ def preview_generate(*, blob_id: int) -> str:
     ).update(status=PreviewStatus.PROCESSING, job=job, started_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return "skipped"
-    blob = Blob.objects.filter(pk=blob_id).first()
-    if blob is None:  # collected meanwhile; its rows went with it
+    rows = {row.preview_type: row for row in Preview.objects.filter(blob_id=blob_id, job=job).select_related("blob")}
+    if not rows:  # the blob was collected meanwhile (its rows went with it), or a forced run took them over
         return "skipped"
-    rows = {row.preview_type: row for row in Preview.objects.filter(blob_id=blob_id, job=job)}
+    blob = next(iter(rows.values())).blob
     started = time.perf_counter()
     try:
         with source_open(blob.storage_key, blob.size) as source:
-            result = render.render(source, declared=declared_types(blob_id), options=render_options())
+            # The declared types cost a query: asked for only when sniffing finds nothing.
+            result = render.render(source, declared=lambda: selectors.declared_types(blob_id=blob_id),
+                                   options=render_options())
     except render.Unsupported as unsupported:
         return _finish(job, rows, status=PreviewStatus.UNSUPPORTED, kind=unsupported.kind,
                        metadata=unsupported.metadata, error=unsupported.reason, started=started)
@@ -208,11 +204,18 @@ def _finish(job, rows: dict[str, Preview], *, status: str, kind: str | None, met
 # --- upkeep --------------------------------------------------------------------------
 
 def previews_sweep() -> dict:
-    """Rows a lost worker left PROCESSING become FAILED; PENDING rows whose task
+    """Rows a lost worker left PROCESSING become FAILED, and an image it wrote before
+    it stopped is deleted (never served, so never kept); PENDING rows whose task
     vanished (a flushed broker) are queued again."""
-    failed = Preview.objects.filter(status=PreviewStatus.PROCESSING, started_at__lt=_stale_before()).update(
-        status=PreviewStatus.FAILED, job=None, finished_at=timezone.now(),
-        error="The worker stopped or hit the hard time limit while making this preview.")
+    lost = dict(Preview.objects.filter(status=PreviewStatus.PROCESSING, started_at__lt=_stale_before())
+                .values_list("pk", "storage_key"))
+    failed = 0
+    for pk, key in lost.items():  # one by one: a row that became ready meanwhile keeps its image
+        if Preview.objects.filter(pk=pk, status=PreviewStatus.PROCESSING).update(
+                status=PreviewStatus.FAILED, job=None, finished_at=timezone.now(),
+                error="The worker stopped or hit the hard time limit while making this preview."):
+            failed += 1
+            storage.delete(key)
     cutoff = timezone.now() - timedelta(seconds=settings.PREVIEW_REQUEUE_AFTER)
     stuck = list(Preview.objects.filter(status=PreviewStatus.PENDING, queued_at__lt=cutoff)
                  .order_by("blob_id").values_list("blob_id", flat=True).distinct()[:1000])

@@ -157,6 +157,17 @@ def test_pixel_bomb_fails_without_decoding(auth_client):
     assert info(auth_client, other["id"])["status"] == "ready"
 
 
+def test_image_just_over_the_pixel_limit_fails_too(auth_client):
+    """Pillow itself only warns between MAX_IMAGE_PIXELS and twice that."""
+    from PIL import Image
+
+    height = Image.MAX_IMAGE_PIXELS // 10_000 + 1
+    file = upload(auth_client, "big.png", samples.pixel_bomb_png(width=10_000, height=height), content_type="image/png")
+    details = info(auth_client, file["id"])
+    assert details["status"] == "failed"
+    assert "decompression bomb" in details["error"]
+
+
 def test_svg_is_never_rendered(auth_client):
     file = upload(auth_client, "drawing.svg", samples.SVG, content_type="image/svg+xml")
     details = info(auth_client, file["id"])

@@ -2,16 +2,21 @@
 outages and lost workers; reading through ranged storage reads (the S3 path)."""
 
 import io
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from files.models import Blob
 from previews import render, services, sources
 from previews import testing as samples
 from previews.models import Preview, PreviewStatus
+from previews.tasks import preview_generate_task
 from storage_site.core import storage
 from storage_site.core.exceptions import StorageUnavailable
 
@@ -55,11 +60,14 @@ def test_sweep_fails_stale_rows_and_requeues_forgotten_ones(auth_client, held, s
     old = timezone.now() - timedelta(seconds=settings.PREVIEW_TASK_TIME_LIMIT + settings.PREVIEW_REQUEUE_AFTER)
     Preview.objects.filter(blob_id=first).update(status=PreviewStatus.PROCESSING, started_at=old)
     Preview.objects.filter(blob_id=second).update(queued_at=old)
+    half_made = Preview.objects.filter(blob_id=first).first().storage_key
+    storage.put_bytes(half_made, b"an image the lost worker wrote before it stopped")
     held.clear()
     assert services.previews_sweep() == {"failed": 2, "requeued": 1}
     assert held == [second]
     row = Preview.objects.filter(blob_id=first).first()
     assert row.status == PreviewStatus.FAILED and "time limit" in row.error
+    assert not storage.exists(half_made)  # never served, so not kept
 
 
 def test_soft_time_limit_fails_the_preview(auth_client, held, monkeypatch, settings):
@@ -102,19 +110,10 @@ def test_content_collected_while_rendering_leaves_no_image(auth_client, held, mo
         return result
 
     monkeypatch.setattr(render, "render", render_then_lose_the_blob)
-    monkeypatch.setattr(Blob.objects, "filter", _blob_gone_after_first(Blob.objects.filter))
+    real_filter = Blob.objects.filter  # the blob is read with its rows; after the render it is gone
+    monkeypatch.setattr(Blob.objects, "filter", lambda *args, **kwargs: real_filter(pk=-1))
     assert services.preview_generate(blob_id=blob_id) == "superseded"
     assert not any(storage.exists(key) for key in keys)
-
-
-def _blob_gone_after_first(real_filter):
-    calls = {"n": 0}
-
-    def fake(*args, **kwargs):
-        calls["n"] += 1
-        return real_filter(*args, **kwargs) if calls["n"] == 1 else real_filter(pk=-1)
-
-    return fake
 
 
 def test_ranged_reads_as_on_s3(auth_client, monkeypatch):
@@ -139,19 +138,33 @@ def test_ranged_reads_as_on_s3(auth_client, monkeypatch):
     assert image.size == (400, 800)
 
 
-def test_range_reader_behaves_like_a_file(auth_client):
+def test_range_reader_behaves_like_a_file(auth_client, monkeypatch):
     data = bytes(range(256)) * 5000
     upload(auth_client, "blob.bin", data)
     blob = Blob.objects.get(size=len(data))
+    gets = []
+    real = storage.read_range
+    monkeypatch.setattr(storage, "read_range",
+                        lambda key, start, end: gets.append((start, end)) or real(key, start, end))
+
     reader = sources.RangeReader(blob.storage_key, blob.size)
-    buffered = io.BufferedReader(reader, buffer_size=4096)
+    with io.BufferedReader(reader, buffer_size=4096) as buffered:
+        assert buffered.read() == data
+    assert gets == [(0, len(data) - 1)]  # read in order: one GET, not one per buffer refill
+
+    gets.clear()
+    monkeypatch.setattr(sources, "WINDOW", 100_000)
+    buffered = io.BufferedReader(sources.RangeReader(blob.storage_key, blob.size), buffer_size=4096)
     assert buffered.read(10) == data[:10]
     assert buffered.seek(-5, io.SEEK_END) == len(data) - 5
     assert buffered.read() == data[-5:]
     assert buffered.read(3) == b""
     buffered.seek(300_000)
-    assert buffered.read(70_000) == data[300_000:370_000]
-    assert buffered.tell() == 370_000
+    assert buffered.read(250_000) == data[300_000:550_000]  # across windows
+    assert buffered.tell() == 550_000
+    assert buffered.read(5) == data[550_000:550_005]
+    buffered.close()
+    assert [start for start, _ in gets] == [0, len(data) - 5, 300_000, 400_000, 500_000]  # a seek is a new GET
 
 
 @pytest.mark.parametrize("head,kind", [
@@ -185,3 +198,48 @@ def test_missing_stored_file_fails_with_a_reason(auth_client, held):
     storage.delete(blob.storage_key)
     assert services.preview_generate(blob_id=blob.pk) == PreviewStatus.FAILED
     assert info(auth_client, file["id"])["error"] == "The stored file is missing."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_soft_time_limit_in_a_thread_of_the_threads_pool(auth_client, held, monkeypatch, settings):
+    """Celery enforces no time limit in its threads pool: the task does, by itself, and
+    leaves the thread alone once it is done."""
+    quick = upload(auth_client, "a.png", samples.png(), content_type="image/png")
+    slow = upload(auth_client, "b.png", samples.png(width=50, height=50), content_type="image/png")
+    settings.PREVIEW_TASK_SOFT_TIME_LIMIT = 0.3
+
+    def in_a_thread(blob_id: int) -> dict:
+        outcome = {}
+
+        def run():
+            outcome["status"] = preview_generate_task(blob_id)
+            _spin(0.6)  # the thread goes on past the limit: nothing is raised in it any more
+            outcome["after"] = "untouched"
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        return outcome
+
+    assert in_a_thread(held[0]) == {"status": PreviewStatus.READY, "after": "untouched"}
+    monkeypatch.setattr(render, "render", lambda *args, **kwargs: _spin(3600))
+    assert in_a_thread(held[1]) == {"status": PreviewStatus.FAILED, "after": "untouched"}
+    assert info(auth_client, slow["id"])["error"] == "Gave up after 0.3 s."
+    assert info(auth_client, quick["id"])["status"] == "ready"
+
+
+def _spin(seconds: float) -> None:
+    """Python between short C calls, as a decoder's loop is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_photo_takes_four_statements(auth_client, held):
+    """Claim; the rows with their blob; both rows marked ready in one transaction. The
+    declared types are not read when the content is sniffed."""
+    upload(auth_client, "a.jpg", samples.jpeg_rotated(), content_type="image/jpeg")
+    with CaptureQueriesContext(connection) as captured:
+        assert services.preview_generate(blob_id=held[0]) == PreviewStatus.READY
+    statements = [q["sql"].split()[0] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["UPDATE", "SELECT", "UPDATE", "UPDATE"]

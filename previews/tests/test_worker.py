@@ -39,3 +39,27 @@ def test_previews_are_made_by_a_real_worker(celery_worker, auth_client, other_cl
     assert resp.status_code == 202  # queued on the broker, not made in the request
     assert _wait(auth_client, photo["id"])["previews"]["thumbnail"]["attempts"] == 2
     assert other_client.get(f"/api/files/{photo['id']}/preview/thumbnail").status_code == 404
+
+
+@pytest.mark.celery_worker
+def test_a_worker_with_the_threads_pool(celery_worker_factory, auth_client, settings):
+    """The previews worker of the stack runs its tasks in threads (deploy/previews.sh):
+    database connections, S3 clients and PDFium from a thread that is not the main one,
+    and the task's own time limits armed there."""
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("the worker process shares storage with the tests only through S3")
+    celery_worker_factory(name="threads", pool="threads")
+    photo = samples.jpeg_rotated(width=640, height=320)
+    files = {
+        "ready": [upload(auth_client, "IMG.jpg", photo, content_type="image/jpeg"),
+                  upload(auth_client, "doc.pdf", samples.pdf(), content_type="application/pdf"),
+                  upload(auth_client, "clip.mp4", samples.video(seconds=2, black_seconds=0.5),
+                         content_type="video/mp4"),
+                  upload(auth_client, "song.mp3", samples.mp3_with_cover(), content_type="audio/mpeg")],
+        "failed": [upload(auth_client, "cut.jpg", samples.corrupt_jpeg(), content_type="image/jpeg")],
+    }
+    for status, uploaded in files.items():
+        for file in uploaded:
+            assert _wait(auth_client, file["id"])["status"] == status, file["name"]
+    image, _, _ = preview_image(auth_client, files["ready"][0]["id"], "medium")
+    assert image.size == (320, 640)

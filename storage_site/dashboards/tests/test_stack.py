@@ -147,17 +147,19 @@ def test_text_logs_in_development_carry_the_request_id(tmp_path):
 
 # --- the stack's files ----------------------------------------------------------------------------
 
-def test_procfile_runs_web_worker_beat_and_s3():
+def test_procfile_runs_web_workers_beat_and_s3():
     root = settings.BASE_DIR
     lines = [line for line in (root / "Procfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
     entries = {name.strip(): command.strip() for name, command in (line.split(":", 1) for line in lines)}
-    assert set(entries) == {"s3", "web", "worker", "beat"}
+    assert set(entries) == {"s3", "web", "worker", "previews", "beat"}
     for command in [*entries.values(), "deploy/stack.sh"]:
         script = root / command.split()[0]
         assert os.access(script, os.X_OK), script
         subprocess.run(["bash", "-n", str(script)], check=True)
     assert "gunicorn" in (root / "deploy/web.sh").read_text()
     assert "celery -A storage_site worker" in (root / "deploy/worker.sh").read_text()
+    previews = (root / "deploy/previews.sh").read_text()
+    assert "celery -A storage_site worker" in previews and "--pool=threads" in previews
     assert "celery -A storage_site beat" in (root / "deploy/beat.sh").read_text()
     assert "weed server" in (root / "deploy/seaweedfs.sh").read_text()
 

@@ -121,11 +121,16 @@ def client_for():
 
 
 @pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path):
-    """A real `celery worker` process on the configured broker and the test database.
+def celery_worker_factory(transactional_db, settings, tmp_path):
+    """Start real `celery worker` processes on the configured broker and the test
+    database: `start(name="", pool="solo", env=None, setup="")` starts one, waits until
+    it answers a ping and returns its process. `setup` is Python code the worker
+    process runs before Celery starts (a test's fault injection). Every worker is
+    stopped at the end of the test.
 
-    Tasks are sent through the broker (not run in process) while it is in use.
+    Tasks are sent through the broker (not run in process) while workers are in use.
     """
+    import socket
     import subprocess
     import sys
     import time
@@ -135,34 +140,57 @@ def celery_worker(transactional_db, settings, tmp_path):
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3":
         pytest.skip("a worker process cannot share the in-memory SQLite test database")
-    env = dict(os.environ)
-    env.update(
+    base_env = dict(os.environ)
+    base_env.update(
         DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         WHATSAPP_BACKEND=settings.WHATSAPP_BACKEND,
         WHATSAPP_FILE_PATH=settings.WHATSAPP_FILE_PATH,
     )
     if settings.STORAGE_BACKEND == "s3":  # the same bucket as the test process (maybe a SeaweedFS it started)
         options = settings.STORAGES["default"]["OPTIONS"]
-        env.update(AWS_S3_ENDPOINT_URL=options["endpoint_url"] or "", AWS_ACCESS_KEY_ID=options["access_key"] or "",
-                   AWS_SECRET_ACCESS_KEY=options["secret_key"] or "", AWS_STORAGE_BUCKET_NAME=options["bucket_name"])
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "storage_site", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    celery_app.conf.task_always_eager = False
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(timeout=1):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            worker.kill()
-            pytest.fail("Celery worker did not start:\n" + (tmp_path / "worker.log").read_text()[-3000:])
+        base_env.update(AWS_S3_ENDPOINT_URL=options["endpoint_url"] or "",
+                        AWS_ACCESS_KEY_ID=options["access_key"] or "",
+                        AWS_SECRET_ACCESS_KEY=options["secret_key"] or "",
+                        AWS_STORAGE_BUCKET_NAME=options["bucket_name"])
+    workers = []
+
+    def start(*, name: str = "", pool: str = "solo", env: dict | None = None, setup: str = ""):
+        hostname = f"test-{os.getpid()}{'-' + name if name else ''}@{socket.gethostname()}"  # = Celery's %h
+        log_path = tmp_path / f"worker{'-' + name if name else ''}.log"
+        log = open(log_path, "wb")
+        options = [f"--pool={pool}", "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+                   "--hostname", hostname]
+        command = [sys.executable, "-m", "celery"] if not setup else [
+            sys.executable, "-c", f"{setup}\nimport sys\nfrom celery.__main__ import main\nsys.argv[0] = 'celery'\n"
+                                  "sys.exit(main())"]
+        worker = subprocess.Popen(command + ["-A", "storage_site", "worker", *options],
+                                  env={**base_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        workers.append(worker)
+        celery_app.conf.task_always_eager = False
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(destination=[hostname], timeout=1):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                worker.kill()
+                pytest.fail("Celery worker did not start:\n" + log_path.read_text()[-3000:])
+        return worker
+
     try:
-        yield worker
+        yield start
     finally:
         celery_app.conf.task_always_eager = True
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@pytest.fixture
+def celery_worker(celery_worker_factory):
+    """A real `celery worker` process on the configured broker and the test database.
+
+    Tasks are sent through the broker (not run in process) while it is in use.
+    """
+    return celery_worker_factory()

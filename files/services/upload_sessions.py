@@ -18,15 +18,17 @@ over these functions:
   releases the quota of sessions nobody finished.
 """
 
+import contextlib
 import hashlib
 import logging
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -449,7 +451,7 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         if locked.status == UploadStatus.ASSEMBLING:
-            if locked.updated_at < timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS):
+            if locked.updated_at < _assembly_stale_before():
                 locked.save(update_fields=["updated_at"])  # a worker died: try again
                 transaction.on_commit(lambda: upload_assemble_task.delay(locked.pk), robust=True)
             return locked
@@ -521,6 +523,51 @@ def session_assemble(session_id: int) -> None:
     if session is None or session.status != UploadStatus.ASSEMBLING:
         return
     try:
+        with _assembly_lease(session.pk):
+            _assemble_and_commit(session)
+    except Exception:
+        # This run failed (storage, database): the next `complete` or sweep may try again at once.
+        with contextlib.suppress(DatabaseError):
+            UploadSession.objects.filter(pk=session.pk, status=UploadStatus.ASSEMBLING).update(
+                updated_at=_assembly_stale_before() - timedelta(seconds=1))
+        raise
+
+
+def _assembly_stale_before():
+    return timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS)
+
+
+@contextlib.contextmanager
+def _assembly_lease(session_id: int):
+    """While this run assembles, a thread keeps the session's `updated_at` fresh: a live
+    assembly, however long it reads, is never queued twice, and one whose worker died
+    is queued again once it has been silent UPLOAD_ASSEMBLY_STALE_SECONDS."""
+    stop = threading.Event()
+    interval = max(1.0, settings.UPLOAD_ASSEMBLY_STALE_SECONDS / 4)
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                try:
+                    UploadSession.objects.filter(pk=session_id, status=UploadStatus.ASSEMBLING).update(
+                        updated_at=timezone.now())
+                except DatabaseError:
+                    logger.warning("could not renew the assembly lease of upload session %s", session_id,
+                                   exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"assembly-lease-{session_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _assemble_and_commit(session: UploadSession) -> None:
+    try:
         assembled = _assemble(session)
     except AssemblyFailed as exc:
         session_fail(session, exc.code, exc.message)
@@ -542,13 +589,20 @@ def session_assemble(session_id: int) -> None:
         if stored.key != assembled.adopted_key:
             storage.delete(stored.key)
         session_fail(session, exc.code, exc.message)
+    except Exception:
+        # The database failed: keep what the retry reuses (an adopted part, the multipart object).
+        if stored.key not in (assembled.adopted_key, session.storage_key):
+            storage.delete(stored.key)
+        raise
 
 
 def _commit(session: UploadSession, assembled: _Assembled) -> None:
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         if locked.status != UploadStatus.ASSEMBLING:  # another run finished it
-            if assembled.stored.key != assembled.adopted_key:
+            # Only a copy this run made is ours to drop: an adopted part, or the session's
+            # multipart object, may be the file the other run recorded.
+            if assembled.stored.key not in (assembled.adopted_key, locked.storage_key):
                 transaction.on_commit(lambda: storage.delete(assembled.stored.key))
             return
         folder = Node.objects.filter(pk=locked.folder_id).first()
@@ -558,7 +612,8 @@ def _commit(session: UploadSession, assembled: _Assembled) -> None:
         reservation = Reservation(user=locked.owner, size=locked.reserved)
         node = file_commit(user=locked.owner, folder=folder, name=locked.name, stored=assembled.stored,
                            mime_type=locked.mime_type or mime_for(locked.name, None), reservation=reservation,
-                           policy=locked.conflict_policy, metadata=locked.metadata, created_by=locked.created_by)
+                           policy=locked.conflict_policy, metadata=locked.metadata, created_by=locked.created_by,
+                           keep_on_failure=True)
         if reservation.held > 0:
             quota_release(user=locked.owner, size=reservation.held)
         locked.reserved = 0
@@ -580,6 +635,8 @@ def _assemble(session: UploadSession) -> _Assembled:
     parts = list(session.parts.order_by("number"))
     if len(parts) == 1 and parts[0].storage_key:
         part = parts[0]
+        if not storage.exists(part.storage_key):  # never record a file whose bytes are gone
+            raise AssemblyFailed("CHUNKS_LOST", "The stored chunk is missing; upload the file again.")
         sha256 = part.sha256 or storage.object_sha256(part.storage_key)[1]
         if session.multipart_id:
             storage.multipart_abort(session.storage_key, session.multipart_id)
@@ -664,12 +721,11 @@ def session_cancel(session: UploadSession) -> None:
 
 
 def assemblies_resume(*, limit: int = 1000) -> int:
-    """Periodic: queue again the assemblies nobody has touched for a while (the broker
-    was down when they were queued, or the worker died). Assembly is idempotent."""
+    """Periodic: queue again the assemblies whose lease ran out (the broker was down
+    when they were queued, or the worker died). Assembly is idempotent."""
     from ..tasks import upload_assemble_task
 
-    horizon = timezone.now() - timedelta(seconds=settings.UPLOAD_ASSEMBLY_STALE_SECONDS)
-    stale = list(UploadSession.objects.filter(status=UploadStatus.ASSEMBLING, updated_at__lt=horizon)
+    stale = list(UploadSession.objects.filter(status=UploadStatus.ASSEMBLING, updated_at__lt=_assembly_stale_before())
                  .order_by("updated_at").values_list("pk", flat=True)[:limit])
     UploadSession.objects.filter(pk__in=stale).update(updated_at=timezone.now())
     for session_id in stale:

@@ -64,11 +64,13 @@ def bytes_store(*, stream, size: int) -> StoredBytes:
 
 def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mime_type: str,
                 reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION,
-                target: Node | None = None, metadata: dict | None = None, created_by=None) -> Node:
+                target: Node | None = None, metadata: dict | None = None, created_by=None,
+                keep_on_failure: bool = False) -> Node:
     """Record stored bytes as a file in `folder`, or as a new version of `target`.
     `user` pays the quota; `created_by` (default `user`) is who uploaded, which
     differs for a member uploading into a group's folder. Every upload path ends
-    here. On any failure the stored object is deleted."""
+    here. On any failure the stored object is deleted, unless `keep_on_failure`
+    (the upload engine keeps what it assembled, to try again)."""
     try:
         if stored.size > reservation.held:
             reservation.grow(stored.size - reservation.held)
@@ -88,7 +90,8 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
                                        mime_type=mime_type, created_by=created_by or user)
             reservation.commit(stored.size)
     except BaseException:
-        storage.delete(stored.key)
+        if not keep_on_failure:
+            storage.delete(stored.key)
         raise
     reservation.committed(stored.size)
     created_new = node.version == 1

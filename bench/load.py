@@ -4,13 +4,23 @@ upload and download against the real server for a fixed time.
 Each client is a thread with its own HTTP session and its own user. Every answer
 that is not 2xx, and every exception, counts as an error; every download is hashed
 and compared with what that client uploaded, so a wrong byte is an error too.
+
+Afterwards, given the server's environment, the storage invariant sweep runs against
+the same database and bucket (`manage.py check_invariants`): every file a client got
+a 201 for downloads with its SHA-256, the clients' usage is exact, no object lacks a
+row. A broken invariant is reported as the phase's failure.
 """
 
 import hashlib
+import json
 import os
 import random
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -19,6 +29,8 @@ PASSWORD = "load-run-password-1"
 # A sign-in hashes a password (PBKDF2, ~0.5 s of CPU by design), so it is a small share.
 MIX = (("sign_in", 2), ("list", 33), ("search", 20), ("upload", 20), ("download", 25))
 UPLOAD_BYTES = 64 * 1024
+ROOT = Path(__file__).resolve().parent.parent
+INVARIANTS_REHASH = 20  # blobs read whole again (the downloads re-read every file the clients made)
 
 
 def _percentiles(values: list[float]) -> dict:
@@ -98,7 +110,8 @@ class LoadClient(threading.Thread):
         self._timed("download", "GET", f"/api/files/{file_id}/download", check=same_bytes)
 
 
-def load_run(base_url: str, emails: list[str], seconds: float) -> dict:
+def load_run(base_url: str, emails: list[str], seconds: float, env: dict | None = None) -> dict:
+    """Run the clients; with `env` (the server's environment) sweep the invariants after."""
     start = threading.Barrier(len(emails) + 1)
     clients = [LoadClient(base_url, email, seed, start, seconds) for seed, email in enumerate(emails)]
     for client in clients:
@@ -114,10 +127,41 @@ def load_run(base_url: str, emails: list[str], seconds: float) -> dict:
     for name, _weight in MIX:
         times = [ms for op, ms, _status in samples if op == name]
         by_operation[name] = {"requests": len(times), **_percentiles(times)}
-    return {
+    result = {
         "clients": len(clients), "seconds": round(wall, 1), "requests": len(samples),
         "requests_per_second": round(len(samples) / wall, 1), "errors": len(errors),
         "error_samples": errors[:20], "latency_ms": _percentiles([ms for _op, ms, _status in samples]),
         "by_operation": by_operation, "files_uploaded": sum(len(c.uploaded) for c in clients),
         "still_running": sum(client.is_alive() for client in clients),
     }
+    if env is not None:
+        if result["still_running"]:
+            result["invariants"] = "not checked: clients still running"
+        else:
+            result.update(invariants_sweep(env, clients))
+            if result["invariants"] != "ok":
+                result["failed"] = {"invariants": "\n".join(result["invariants"]["failures"])}
+    return result
+
+
+def invariants_sweep(env: dict, clients: list[LoadClient]) -> dict:
+    """`manage.py check_invariants` with the server's environment, once every request has
+    been answered: the clients' files and usage, every blob and object of the bucket."""
+    files_ok = [{"user": c.email, "id": file_id, "sha256": sha} for c in clients for file_id, sha in c.uploaded.items()]
+    started = time.perf_counter()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="files-ok-") as fh:
+        json.dump(files_ok, fh)
+        fh.flush()
+        args = [sys.executable, "manage.py", "check_invariants", "--json", "--files-ok", fh.name,
+                "--rehash", str(INVARIANTS_REHASH)]
+        for client in clients:  # the per-user checks cover the load users; other phases seed rows by hand
+            args += ["--user", client.email]
+        proc = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    seconds = round(time.perf_counter() - started, 1)
+    try:
+        verdict = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        verdict = {"ok": False, "failures": [f"check_invariants exited {proc.returncode}: {proc.stderr[-2000:]}"]}
+    return {"invariants": "ok" if verdict["ok"] else {"count": len(verdict["failures"]),
+                                                        "failures": verdict["failures"][:50]},
+            "invariants_files_checked": len(files_ok), "invariants_seconds": seconds}

@@ -165,6 +165,46 @@ def orphans_collect(*, grace: timedelta | None = None, dry_run: bool = False, pr
     return deleted
 
 
+@dataclass
+class StrayMultipart:
+    key: str
+    upload_id: str
+    initiated: object
+
+
+def _open_multipart_ids() -> set[str]:
+    return set(UploadSession.objects.filter(status__in=OPEN_UPLOADS).exclude(multipart_id="")
+               .values_list("multipart_id", flat=True))
+
+
+def multipart_strays_find(*, grace: timedelta | None = None) -> list[StrayMultipart]:
+    """S3 multipart uploads under blobs/ that no open upload session owns, started
+    before `grace`. A writer that could not abort (S3 was down) leaves one behind, and
+    S3 keeps (and bills) its parts until someone aborts it. Sessions create theirs
+    just before their row, hence the grace."""
+    if not storage.is_s3():
+        return []
+    grace = grace if grace is not None else timedelta(hours=settings.ORPHAN_GRACE_HOURS)
+    cutoff, owned = timezone.now() - grace, _open_multipart_ids()
+    return [StrayMultipart(key, upload_id, initiated) for key, upload_id, initiated
+            in storage.multipart_uploads(BLOB_PREFIX) if upload_id not in owned and initiated < cutoff]
+
+
+def multipart_strays_collect(*, grace: timedelta | None = None, dry_run: bool = False) -> list[StrayMultipart]:
+    """Abort what `multipart_strays_find` reports (each re-checked just before)."""
+    strays = multipart_strays_find(grace=grace)
+    if dry_run:
+        return strays
+    aborted = []
+    for stray in strays:
+        if stray.upload_id in _open_multipart_ids():
+            continue
+        storage.multipart_abort(stray.key, stray.upload_id)
+        aborted.append(stray)
+        logger.info("aborted stray multipart upload %s of %s", stray.upload_id, stray.key)
+    return aborted
+
+
 # --- storage check ---------------------------------------------------------------------------
 
 @dataclass

@@ -13,4 +13,4 @@ def usage_recompute_task() -> int:
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def orphans_collect_task() -> int:
-    return len(operations.orphans_collect())
+    return len(operations.orphans_collect()) + len(operations.multipart_strays_collect())

@@ -1,24 +1,36 @@
 """Faults: a storage outage, a full disk, a broker outage and a database error in the
 middle of the work. After each, nothing half-done is visible, usage is exact and a
-retry succeeds.
+retry succeeds; every test ends with the storage invariant sweep
+(storage_site/testing/invariants.py).
 
 The S3 outage test starts and stops a SeaweedFS of its own (STORAGE_BACKEND=s3).
 """
 
 import errno
+import io
 import os
 
 import pytest
+from django.core.management import call_command
 from django.db import OperationalError
+from django.test import TestCase
 
 from accounts.models import User
 from files.models import Blob, FileVersion, UploadSession, UploadStatus
-from files.tests.helpers import download, mkdir, upload
+from files.tests.helpers import download, mkdir, sha, upload
 from files.tests.test_chunks_streamvault import complete, init, send
 from folders.models import Change, Node
 from storage_site.core import storage
+from storage_site.testing.invariants import assert_storage_invariants, leftovers_clear
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers():
+    """The session's storage starts without what earlier tests left, so an orphan the
+    sweep finds is this test's."""
+    leftovers_clear()
 
 
 def _usage(user) -> tuple[int, int]:
@@ -51,9 +63,7 @@ def fragile_s3(settings, tmp_path):
     weed.stop()
 
 
-def test_s3_stopping_mid_upload_is_503_with_nothing_visible_and_retry_works(fragile_s3, auth_client, user,
-                                                                           monkeypatch):
-    data = os.urandom(3 * storage.PART_SIZE + 123)
+def _upload_while_s3_stops(fragile_s3, client, data, monkeypatch) -> dict:
     original_write = storage.S3ObjectWriter.write
 
     def write_then_fail(self, chunk):  # S3 goes away once the first parts are in
@@ -62,20 +72,37 @@ def test_s3_stopping_mid_upload_is_503_with_nothing_visible_and_retry_works(frag
         original_write(self, chunk)
 
     monkeypatch.setattr(storage.S3ObjectWriter, "write", write_then_fail)
+    try:
+        return upload(client, "movie.bin", data, expect=503)
+    finally:
+        monkeypatch.setattr(storage.S3ObjectWriter, "write", original_write)
+
+
+def test_s3_stopping_mid_upload_is_503_with_nothing_visible_and_retry_works(fragile_s3, auth_client, user,
+                                                                           monkeypatch):
+    data = os.urandom(3 * storage.PART_SIZE + 123)
     before = _usage(user)
-    body = upload(auth_client, "movie.bin", data, expect=503)
+    body = _upload_while_s3_stops(fragile_s3, auth_client, data, monkeypatch)
     assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
     assert not Node.objects.filter(name="movie.bin").exists()
     assert _usage(user) == before
 
-    monkeypatch.setattr(storage.S3ObjectWriter, "write", original_write)
     fragile_s3.start()
     done = upload(auth_client, "movie.bin", data)
     assert download(auth_client, done["id"]) == data
     assert _usage(user)[0] == before[0] + len(data)
+    assert_storage_invariants(files_ok=[(user, done["id"], sha(data))], reconcile=True)
 
 
-def test_s3_down_refuses_a_chunk_without_acknowledging_it(fragile_s3, auth_client):
+def test_s3_outage_leaves_nothing_once_the_reconciler_ran(fragile_s3, auth_client, monkeypatch):
+    _upload_while_s3_stops(fragile_s3, auth_client, os.urandom(3 * storage.PART_SIZE), monkeypatch)
+    fragile_s3.start()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command("gc_blobs", "--grace-hours", "0", stdout=io.StringIO(), stderr=io.StringIO())
+    assert_storage_invariants()
+
+
+def test_s3_down_refuses_a_chunk_without_acknowledging_it(fragile_s3, auth_client, user):
     upload_id = init(auth_client, total=2)["upload_id"]
     send(auth_client, upload_id, 1, b"a" * 1000)
     fragile_s3.stop()
@@ -86,6 +113,7 @@ def test_s3_down_refuses_a_chunk_without_acknowledging_it(fragile_s3, auth_clien
     send(auth_client, upload_id, 2, b"b" * 10)
     file_pk = complete(auth_client, upload_id)["file_id"]
     assert download(auth_client, str(Node.objects.get(pk=file_pk).uuid)) == b"a" * 1000 + b"b" * 10
+    assert_storage_invariants(files_ok=[(user, file_pk, sha(b"a" * 1000 + b"b" * 10))])
 
 
 # --- the server's disk fills up -----------------------------------------------------
@@ -119,6 +147,7 @@ def test_full_disk_refuses_the_upload_and_keeps_nothing(auth_client, user, setti
     assert not UploadSession.objects.get(uuid=upload_id).parts.exists()
     assert _state() == before
     assert set(_local_files()) == files_before
+    assert_storage_invariants()
 
 
 def _local_files() -> list[str]:
@@ -132,7 +161,7 @@ def _local_files() -> list[str]:
 
 # --- the broker is down --------------------------------------------------------------
 
-def test_broker_down_still_accepts_the_upload_and_assembly_happens_later(auth_client, settings, monkeypatch):
+def test_broker_down_still_accepts_the_upload_and_assembly_happens_later(auth_client, user, settings, monkeypatch):
     from kombu.exceptions import OperationalError as BrokerDown
 
     from files import tasks
@@ -161,18 +190,21 @@ def test_broker_down_still_accepts_the_upload_and_assembly_happens_later(auth_cl
     assert download(auth_client, str(session.node.uuid)) == b"".join(chunks)
     # A retried complete answers with the same file.
     assert complete(auth_client, upload_id)["file_id"] == session.node.pk
+    assert_storage_invariants(files_ok=[(user, session.node.pk, sha(b"".join(chunks)))])
 
 
 # --- the database fails in the middle of a tree operation ----------------------------
 
 @pytest.fixture
-def tree_with_files(auth_client):
+def tree_with_files(auth_client, user):
     folder = mkdir(auth_client, "Album")
     sub = mkdir(auth_client, "2024", parent=folder["id"])
+    files_ok = []
     for number in range(3):
-        upload(auth_client, f"p{number}.jpg", os.urandom(100), folder=sub["id"])
+        data = os.urandom(100)
+        files_ok.append((user, upload(auth_client, f"p{number}.jpg", data, folder=sub["id"])["id"], sha(data)))
     target = mkdir(auth_client, "Elsewhere")
-    return folder["id"], target["id"]
+    return folder["id"], target["id"], files_ok
 
 
 # The journal row is written after the operation's other writes; a copy writes several.
@@ -181,7 +213,7 @@ def test_database_error_mid_operation_leaves_nothing_half_done(operation, fail_a
                                                                monkeypatch):
     from folders import services as tree
 
-    folder, target = tree_with_files
+    folder, target, files_ok = tree_with_files
     calls = {"n": 0}
     original = tree.journal_record
 
@@ -202,6 +234,8 @@ def test_database_error_mid_operation_leaves_nothing_half_done(operation, fail_a
     assert resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert calls["n"] >= fail_at, "the fault was never injected"
     assert _state() == before
+    monkeypatch.undo()
+    assert_storage_invariants(files_ok=files_ok)
 
 
 def _modules_using(function):

@@ -60,3 +60,7 @@ class Command(BaseCommand):
         total = sum(orphan.size or 0 for orphan in orphans)
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {len(orphans)} orphaned objects ({total} bytes).")
+        strays = operations.multipart_strays_collect(grace=grace, dry_run=dry_run)
+        for stray in strays if verbosity > 1 else []:
+            self.stdout.write(f"  multipart upload {stray.key} (started {stray.initiated:%Y-%m-%d %H:%M})")
+        self.stdout.write(f"{'Would abort' if dry_run else 'Aborted'} {len(strays)} stray multipart uploads.")

@@ -1,9 +1,15 @@
 """Reads that several views and dialects share."""
 
-from django.db.models import F, Q, Sum
+import re
+from functools import cached_property
 
-from folders.models import NodeKind
-from folders.selectors import nodes_for, trash_for  # noqa: F401  (shared with folders)
+from django.db import connection
+from django.db.models import CharField, F, Func, Q, Sum, Value
+from django.db.models.functions import StrIndex, Upper
+
+from folders.models import Node, NodeKind
+from folders.selectors import live_nodes_for, nodes_for, nodes_shown, trash_for  # noqa: F401  (shared with folders)
+from storage_site.core.pagination import KeyedList
 
 from .models import FileVersion
 
@@ -12,11 +18,126 @@ def files_for(user):
     return nodes_for(user).filter(kind=NodeKind.FILE)
 
 
-def search(user, query: str, kind: str | None = None):
-    nodes = nodes_for(user).filter(name__icontains=query)
-    if kind:
-        nodes = nodes.filter(Q(category=kind) | Q(kind=kind))
-    return nodes.order_by("name", "pk")
+# --- search by name ------------------------------------------------------------------
+
+# ASCII spaces and punctuation become one letter in the trigram-indexed form of a name
+# (folders migration 0006 builds the index on exactly this expression).
+NAME_KEY_SEPARATORS = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+NAME_KEY_PLACEHOLDER = "Q"
+_AS_PLACEHOLDER = str.maketrans(NAME_KEY_SEPARATORS, NAME_KEY_PLACEHOLDER * len(NAME_KEY_SEPARATORS))
+_TRIGRAM_RUN = re.compile(r"[A-Za-z0-9]{3}")  # three of these in a row give pg_trgm at least one trigram
+
+
+class NameKey(Func):
+    """UPPER(expression) with ASCII separators as one letter, so that pg_trgm sees a name as
+    one word and keeps the trigrams across `_`, `-`, `.`, spaces. Only PostgreSQL has the
+    index; elsewhere it is plain UPPER."""
+
+    function = "UPPER"
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = super().as_sql(compiler, connection, **extra)
+        return (f"TRANSLATE({sql}, %s, %s)",
+                (*params, NAME_KEY_SEPARATORS, NAME_KEY_PLACEHOLDER * len(NAME_KEY_SEPARATORS)))
+
+
+class NameSearch(KeyedList):
+    """The user's live files and folders whose name contains `query` (any case), in name
+    order, paged in two steps (KeyedList). `count()` stops at CAP; `capped` says there are more.
+
+    How a page's keys are found, so that no term pays for all of its matches when it has
+    many, nor walks far for a few:
+    - up to CAP matches: the trigram index finds them all and they are sorted;
+    - more: walk the names in order and keep the matches, over the first WINDOW names
+      (index-only, stopping at the page's last match), where a common term has its page;
+    - not there (the matches sit later in name order): sort them if there are at most
+      SORT_MAX, else walk on (so many matches are met soon, unless all sit at the end);
+    - a term without three letters or digits in a row gives pg_trgm nothing to look up (it
+      would read the whole index): it is only ever walked.
+    The slowest cases left: more than SORT_MAX matches all late in name order (a long walk),
+    and a short term that matches nothing (a walk over every name).
+    """
+
+    CAP = 1000
+    WINDOW = 50_000
+    SORT_MAX = 10_000
+    ORDER = ("name", "pk")
+
+    def __init__(self, *, user, query: str, kind: str | None = None, decorate=None):
+        nodes = live_nodes_for(user)
+        if kind:
+            nodes = nodes.filter(Q(category=kind) | Q(kind=kind))
+        self.nodes = nodes
+        # What matches, exactly: the name contains the term in any case. As STRPOS rather than
+        # LIKE: the planner then guesses a third of the rows match and leaves the row estimate
+        # to the trigram test below, which has statistics (its index's).
+        self.contains = Q(position__gt=0)  # with `position` aliased as below
+        self.position = StrIndex(Upper("name"), Upper(Value(query)))
+        self.walk = nodes.alias(position=self.position).filter(self.contains).order_by(*self.ORDER)
+        self.indexed = bool(_TRIGRAM_RUN.search(query.translate(_AS_PLACEHOLDER)))
+        matches = self.walk
+        if self.indexed:  # the same test, plus one the trigram index can answer
+            matches = matches.alias(name_key=NameKey("name")).filter(name_key__contains=NameKey(Value(query)))
+        super().__init__(matches, decorate=decorate)
+
+    @cached_property
+    def _found(self) -> int:
+        return self._found_up_to(self.CAP)
+
+    @property
+    def capped(self) -> bool:
+        return self._found > self.CAP
+
+    def count(self) -> int:
+        return min(self._found, self.CAP)
+
+    def page_keys(self, bottom: int, top: int):
+        if not self.indexed:
+            return self.walk.values("pk")[bottom:top]
+        if not self.capped:
+            return self._sorted(self.CAP, bottom, top)[0]
+        keys = self._in_window(bottom, top)
+        if len(keys) == top - bottom:
+            return keys
+        keys, found = self._sorted(self.SORT_MAX + 1, bottom, top)
+        if found <= self.SORT_MAX:
+            return keys
+        return self.walk.values("pk")[bottom:top]
+
+    def _found_up_to(self, limit: int) -> int:
+        """The number of matches, counting no further than limit + 1. Found by the trigram
+        index or, for a term it cannot look up, by walking the names index-only (in order,
+        which keeps the planner off the table itself)."""
+        rows = self.rows.order_by() if self.indexed else self.walk
+        return rows[: limit + 1].count()
+
+    # The two queries below select from a subquery, which Django cannot express: raw SQL
+    # around the ORM's own, the subquery named like the table so compiled tests apply to it.
+
+    def _in_window(self, bottom: int, top: int) -> list:
+        """Keys [bottom, top) of the matches among the first WINDOW names: one index-only walk
+        in name order that stops at the page's last match, or after WINDOW names."""
+        window, params = self.nodes.order_by(*self.ORDER).values("id", "name")[: self.WINDOW].query.sql_with_params()
+        test = Node.objects.alias(position=self.position).filter(self.contains).query
+        test_sql, test_params = test.get_compiler(connection=connection).compile(test.where)
+        table = connection.ops.quote_name(Node._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM ({window}) AS {table} WHERE {test_sql} ORDER BY name, id "
+                           f"LIMIT %s OFFSET %s", (*params, *test_params, top - bottom, bottom))
+            return [pk for (pk,) in cursor.fetchall()]
+
+    def _sorted(self, limit: int, bottom: int, top: int) -> tuple[list, int]:
+        """Sort the first `limit` matches the database comes upon (all of them, when there are
+        no more) and count them: the keys at [bottom, top) and that count, in one query.
+        Sorted outside the query that finds them, so the planner cannot choose to walk the
+        names in order and test each one instead (what it would do if it guessed many matches)."""
+        found, params = self.rows.order_by().values("id", "name")[:limit].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, COUNT(*) OVER () FROM ({found}) AS matches ORDER BY name, id "
+                           f"LIMIT %s OFFSET %s", (*params, top - bottom, bottom))
+            rows = cursor.fetchall()
+        return [pk for pk, _ in rows], (rows[0][1] if rows else 0)
 
 
 def usage(user) -> dict:

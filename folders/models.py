@@ -106,7 +106,13 @@ class Node(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["parent", "trashed_at", "kind", "name"], name="folders_node_listing"),
+            # A folder's live entries in name order, owner last so counts and pages are index-only scans.
+            models.Index(fields=["parent", "kind", "name", "id", "owner"], condition=Q(trashed_at__isnull=True),
+                         name="folders_node_children"),
+            # All of an owner's live entries in name order: file lists across folders and searches for
+            # common terms walk it (kind and category for the type filters, without visiting rows).
+            models.Index(fields=["owner", "name", "id", "kind", "category"],
+                         condition=Q(trashed_at__isnull=True, parent__isnull=False), name="folders_node_owner_name"),
             models.Index(fields=["owner", "kind", "trashed_at", "created_at"], name="folders_node_owner_kind"),
             models.Index(fields=["owner", "trash_batch"], name="folders_node_trash_batch"),
             models.Index(fields=["owner", "sha256"], name="folders_node_owner_sha256"),

@@ -5,7 +5,9 @@ versions, trash, usage), all with the primary envelope."""
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django_filters import rest_framework as filters
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -19,7 +21,7 @@ from folders.api.serializers import (
     StarSerializer,
     TargetSerializer,
 )
-from folders.models import Category, Node, NodeKind
+from folders.models import Category, Node, NodeKind, Star
 from storage_site.core.api import (
     PRIMARY_ERRORS,
     ErrorEnvelopeSerializer,
@@ -30,7 +32,7 @@ from storage_site.core.api import (
     ok,
 )
 from storage_site.core.exceptions import ApplicationError
-from storage_site.core.pagination import CappedPagination
+from storage_site.core.pagination import CappedPagination, KeyedPagination
 
 from .. import selectors
 from ..models import FileVersion, ShareLink
@@ -107,15 +109,24 @@ class UtcDateTimeFilter(filters.IsoDateTimeFilter):
         return super().filter(qs, value.astimezone(dt_timezone.utc) if value else value)
 
 
+class StableOrderingFilter(filters.OrderingFilter):
+    """The chosen order, then the primary key: rows that tie (same size, same time) keep
+    one order, so pages neither repeat nor skip them."""
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "pk") if value else qs
+
+
 class FileFilter(filters.FilterSet):
     folderId = filters.CharFilter(method="in_folder", help_text="Folder UUID or `root`; omitted = every folder.")
     type = filters.ChoiceFilter(field_name="category", choices=[c for c in Category.choices if c[0] != "folder"])
-    starred = filters.BooleanFilter(field_name="is_starred")
+    starred = filters.BooleanFilter(method="is_starred")
     createdAfter = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     createdBefore = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     modifiedAfter = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    ordering = filters.OrderingFilter(fields=(("name", "name"), ("size", "size"), ("created_at", "createdAt"),
-                                              ("updated_at", "updatedAt")))
+    ordering = StableOrderingFilter(fields=(("name", "name"), ("size", "size"), ("created_at", "createdAt"),
+                                            ("updated_at", "updatedAt")))
 
     class Meta:
         model = Node
@@ -125,19 +136,27 @@ class FileFilter(filters.FilterSet):
         folder = tree.folder_get_or_home(user=self.request.user, folder_id=value)
         return queryset.filter(parent=folder)
 
+    def is_starred(self, queryset, name, value):
+        starred = Exists(Star.objects.filter(user=self.request.user, node=OuterRef("pk")))
+        return queryset.filter(starred if value else ~starred)
+
 
 class FileListView(PrimaryListView):
     serializer_class = NodeSerializer
     filterset_class = FileFilter
+    pagination_class = KeyedPagination
 
     def listing(self):
-        return selectors.files_for(self.request.user).order_by("name", "pk")
+        return selectors.live_nodes_for(self.request.user).filter(kind=NodeKind.FILE).order_by("name", "pk")
+
+    def decorate(self, nodes):
+        return selectors.nodes_shown(self.request.user, nodes)
 
     @extend_schema(tags=["files"], summary="List files",
                    description="Paginated (`page`, `pageSize` ≤ 1000). Filters: `folderId`, `type` "
                                "(image, video, audio, document, archive, other), `starred`, `createdAfter`, "
-                               "`createdBefore`, `modifiedAfter`; `ordering` by name, size, createdAt, updatedAt "
-                               "(prefix `-` to reverse).")
+                               "`createdBefore`, `modifiedAfter`; `ordering` by name (the default), size, "
+                               "createdAt, updatedAt (prefix `-` to reverse); ties in that order by id.")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -156,9 +175,16 @@ class FileInfoView(PrimaryView):
         return ok(data)
 
 
+class _SearchSchema(AutoSchema):
+    def get_paginated_name(self, serializer_name: str) -> str:
+        # Its own component: the pagination has `totalCapped`, the file list's has not.
+        return f"PaginatedSearch{serializer_name}List"
+
+
 class SearchView(PrimaryListView):
     serializer_class = NodeSerializer
     pagination_class = CappedPagination
+    schema = _SearchSchema()
 
     def listing(self):
         query = self.request.query_params.get("q", "").strip()
@@ -169,11 +195,15 @@ class SearchView(PrimaryListView):
         kind = self.request.query_params.get("type") or None
         if kind and kind not in Category.values + [NodeKind.FILE]:
             raise ApplicationError("Unknown type.", code="VALIDATION_ERROR")
-        return selectors.search(self.request.user, query, kind)
+        return selectors.NameSearch(user=self.request.user, query=query, kind=kind, decorate=self.decorate)
+
+    def decorate(self, nodes):
+        return selectors.nodes_shown(self.request.user, nodes)
 
     @extend_schema(tags=["files"], summary="Search files and folders by name",
-                   description="Paginated by name. `total` counts at most 10,000 matches "
-                               "(`totalCapped` says when there are more).",
+                   description=f"Names containing `q` in any case, in name order, paginated. `total` counts at "
+                               f"most {selectors.NameSearch.CAP:,} matches: past that it is the cap, "
+                               f"`totalCapped` is true and pages stop there (refine the term to see the rest).",
                    parameters=[OpenApiParameter("q", str, required=True, description="Part of the name"),
                                OpenApiParameter("type", str, description="folder, file, image, video, audio, "
                                                                          "document, archive or other")])

@@ -181,6 +181,49 @@ def test_list_query_count_does_not_grow_with_page_size(auth_client):
     assert counts[0] == counts[1]
 
 
+def test_list_query_count_is_the_same_for_any_page_and_filter(auth_client):
+    folder = mkdir(auth_client, "Many")
+    for n in range(12):
+        upload(auth_client, f"f{n:02}.txt", b"x" * (n % 3), folder=folder["id"])
+    counts = set()
+    for params in ({"pageSize": 1}, {"pageSize": 5, "page": 3}, {"pageSize": 1000}, {"pageSize": 1, "page": 12},
+                   {"ordering": "-size"}, {"starred": "false", "pageSize": 2},
+                   {"type": "document", "pageSize": 5, "page": 2}):
+        with CaptureQueriesContext(connection) as queries:
+            resp = auth_client.get("/api/files/list", {"folderId": folder["id"], **params})
+        assert resp.status_code == 200, (params, resp.content)
+        counts.add(len(queries))
+    # Session, folder, count, the page (its keys picked in a subquery, then its rows).
+    assert counts == {4}
+
+
+def test_list_pages_of_ties_neither_repeat_nor_skip(auth_client):
+    """Three sizes among 12 files: an order by size alone leaves ties, broken by id."""
+    folder = mkdir(auth_client, "Ties")
+    for n in range(12):
+        upload(auth_client, f"t{n:02}.txt", b"x" * (n % 3), folder=folder["id"])
+    for ordering in ("size", "-size", "createdAt", "-updatedAt"):
+        seen = []
+        for page in (1, 2, 3, 4):
+            body = auth_client.get("/api/files/list", {"folderId": folder["id"], "ordering": ordering,
+                                                       "pageSize": 3, "page": page}).json()["data"]
+            seen += [(f["size"], f["name"]) for f in body["items"]]
+        assert sorted(name for _, name in seen) == [f"t{n:02}.txt" for n in range(12)], ordering
+        sizes = [size for size, _ in seen]
+        if "size" in ordering:
+            assert sizes == sorted(sizes, reverse=ordering.startswith("-"))
+
+
+def test_list_items_show_the_same_fields_as_info(auth_client):
+    folder = mkdir(auth_client, "Shown")
+    file = upload(auth_client, "shown.txt", b"abc", folder=folder["id"])
+    auth_client.post(f"/api/files/{file['id']}/star", {}, format="json")
+    listed = auth_client.get("/api/files/list", {"folderId": folder["id"]}).json()["data"]["items"]
+    info = auth_client.get(f"/api/files/{file['id']}/info").json()["data"]
+    assert listed == [{key: info[key] for key in listed[0]}]
+    assert listed[0]["isStarred"] is True and listed[0]["parentId"] == folder["id"]
+
+
 def test_star_and_filter_starred(auth_client):
     file = upload(auth_client, "fav.txt", b"x")
     upload(auth_client, "plain.txt", b"y")
@@ -188,6 +231,8 @@ def test_star_and_filter_starred(auth_client):
     assert starred["isStarred"] is True
     items = auth_client.get("/api/files/list", {"starred": "true"}).json()["data"]["items"]
     assert [f["name"] for f in items] == ["fav.txt"]
+    items = auth_client.get("/api/files/list", {"starred": "false"}).json()["data"]["items"]
+    assert [f["name"] for f in items] == ["plain.txt"]
     unstarred = auth_client.post(f"/api/files/{file['id']}/star", {"starred": False}, format="json").json()["data"]
     assert unstarred["isStarred"] is False
 
@@ -315,9 +360,9 @@ def test_multipart_sized_upload_round_trips(auth_client):
 
 
 def test_search_total_is_capped_for_common_terms(auth_client, monkeypatch):
-    from storage_site.core.pagination import CappedPaginator
+    from files.selectors import NameSearch
 
-    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    monkeypatch.setattr(NameSearch, "CAP", 3)
     for n in range(5):
         upload(auth_client, f"match-{n}.txt", b"x")
     page = auth_client.get("/api/search", {"q": "match", "pageSize": 2}).json()["data"]

@@ -1,5 +1,4 @@
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
+from django.db.models import QuerySet
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -42,25 +41,54 @@ class PrimaryPagination(PageNumberPagination):
         }
 
 
-class CappedPaginator(Paginator):
-    """Counts at most CAP rows: a search for a common fragment should not pay for
-    counting every match. Past the cap, `total` is the cap and `totalCapped` is true."""
+class KeyedList:
+    """A list paged in two steps, for long lists. First the page's keys, from the bare list
+    (its filters and order, nothing else): an index can hand them over in order without
+    visiting a single row, not even the thousands an OFFSET skips. Then only those rows,
+    with what `decorate` adds for display (annotations, related values), in the same order.
 
-    CAP = 10_000
+    Django's Paginator takes it as its object_list: it asks `count()` and slices it."""
 
-    @cached_property
-    def count(self):
-        return self.object_list[: self.CAP + 1].count()
+    ordered = True  # for Paginator: the order is the bare list's, never undefined
+
+    def __init__(self, rows: QuerySet, *, decorate=None):
+        self.rows = rows
+        self.decorate = decorate or (lambda queryset: queryset)
+
+    def count(self) -> int:
+        return self.rows.count()
+
+    def page_keys(self, bottom: int, top: int):
+        """The primary keys at positions [bottom, top) (a queryset or a list)."""
+        return self.rows.values("pk")[bottom:top]
+
+    def __getitem__(self, window: slice):
+        keys = self.page_keys(window.start, window.stop)
+        page = self.decorate(self.rows.model._base_manager.filter(pk__in=keys))
+        return page.order_by(*(self.rows.query.order_by or self.rows.model._meta.ordering))
 
 
-class CappedPagination(PrimaryPagination):
-    django_paginator_class = CappedPaginator
+class KeyedPagination(PrimaryPagination):
+    """PrimaryPagination over a KeyedList; the view's `decorate(queryset)`, if any, is the
+    second step."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if not isinstance(queryset, KeyedList):
+            queryset = KeyedList(queryset, decorate=getattr(view, "decorate", None))
+        return super().paginate_queryset(queryset, request, view)
+
+
+class CappedPagination(KeyedPagination):
+    """For a KeyedList that counts up to a cap (a search for a common fragment should not
+    pay for counting every match): its `count()` is at most the cap, and its `capped` says
+    whether there are more. Pages past the cap are not served."""
 
     def _meta(self):
-        meta = super()._meta()
-        capped = self.page.paginator.count > CappedPaginator.CAP
-        if capped:
-            meta["total"] = CappedPaginator.CAP
-            meta["totalPages"] = -(-CappedPaginator.CAP // self.page.paginator.per_page)
-        meta["totalCapped"] = capped
-        return meta
+        return {**super()._meta(), "totalCapped": self.page.paginator.object_list.capped}
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        pagination = response["properties"]["data"]["properties"]["pagination"]
+        pagination["properties"]["totalCapped"] = {
+            "type": "boolean", "description": "true: there are more than `total` (the cap); pages stop there"}
+        return response

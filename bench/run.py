@@ -300,8 +300,11 @@ class Gunicorn(BenchProcess):
         self.workers, self.threads = workers, threads
         self.port = free_port()
         log_path = workdir / "gunicorn.log"
+        # Production's config file (deploy/gunicorn.conf.py: gthread, malloc settings); the
+        # options below take precedence over it.
         super().__init__(env, log_path, [
             PYTHON, "-m", "gunicorn", "storage_site.wsgi:application", "--chdir", str(ROOT),
+            "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread",
             "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
             "--no-control-socket", "--worker-tmp-dir", str(workdir), "--log-level", "warning",
@@ -731,7 +734,9 @@ def transfer(stack: "Stack", cfg: dict) -> dict:
     runs = {"boto3_put": [], "boto3_get": [], "api_upload": [], "api_download": []}
     for n in range(cfg["repeats"]):
         key = f"bench/baseline-{n}.bin"
+        os.sync()  # each write starts with no dirty pages: see `peer`
         runs["boto3_put"].append(boto3_put(s3, src, key))
+        os.sync()
         runs["api_upload"].append(api_upload(stack.server, token, src, sha, f"bench-{n}.bin"))
         runs["boto3_get"].append(boto3_get(s3, key, size, sha))
         runs["api_download"].append(api_download(stack.server, token, runs["api_upload"][-1]["file_id"], size, sha))
@@ -1062,6 +1067,20 @@ def search_terms(count: int, rows: int, seed: int) -> list[str]:
     return terms
 
 
+def hard_search_terms() -> list[str]:
+    """Terms that each stress one way of finding a page (files.selectors.NameSearch): every
+    row matching (`jpg`); two characters, too short for a trigram (common ones, and an absent
+    one: a walk over every name); the last word in name order, `_` and the commonest first
+    letter (a few thousand matches, all in the last stretch of names); the same with a
+    longer second word (a few hundred there)."""
+    from collections import Counter
+
+    last = max(WORDS)
+    letter = Counter(w[0] for w in WORDS).most_common(1)[0][0]
+    second = max(w for w in WORDS if w.startswith(letter))
+    return ["jpg", min(WORDS)[:2], "_1", "qz", f"{last}_{letter}", f"{last}_{second[:3]}"]
+
+
 def search(stack: "Stack", cfg: dict, deadline: float) -> dict:
     env, server, token = stack.env, stack.server, stack.users["bench-search"]["token"]
     rows = cfg["search_rows"]
@@ -1071,21 +1090,28 @@ def search(stack: "Stack", cfg: dict, deadline: float) -> dict:
     terms = search_terms(cfg["search_requests"], rows, seed=11)
 
     def check(params, body):
-        return body["data"]["pagination"]["total"]
+        pagination = body["data"]["pagination"]
+        return pagination["total"], pagination.get("totalCapped", False)
 
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {token}"
         url = f"{server.url}/api/search"
         timed_gets(session, url, [{"q": t} for t in search_terms(10, rows, seed=12)], deadline, check)  # warm-up
         results = timed_gets(session, url, [{"q": t} for t in terms], deadline, check)
+        hard = timed_gets(session, url, [{"q": t} for t in hard_search_terms()], deadline, check)
     samples = [ms for _, ms, _ in results]
-    per_term = sorted(({"q": p["q"], "ms": round(ms, 1), "matches": m} for p, ms, m in results),
-                      key=lambda r: -r["ms"])
+
+    def rows_of(timed):
+        return sorted(({"q": p["q"], "ms": round(ms, 1), "matches": total, "capped": capped}
+                       for p, ms, (total, capped) in timed), key=lambda r: -r["ms"])
+
+    per_term = rows_of(results)
     matches = [r["matches"] for r in per_term]
-    fast = [r["ms"] for r in per_term if r["matches"] <= 1000]
-    slow = [r["ms"] for r in per_term if r["matches"] > 1000]
-    # The slowest term, the slowest with few matches (a weak trigram filter), the median and the fastest.
-    few = [r for r in per_term if r["matches"] <= 10_000]
+    # Counted in full up to the cap (files.selectors.NameSearch.CAP): past it, `matches` is the cap.
+    fast = [r["ms"] for r in per_term if r["matches"] <= 1000 and not r["capped"]]
+    slow = [r["ms"] for r in per_term if r["matches"] > 1000 or r["capped"]]
+    # The slowest term, the slowest with a counted total, the median and the fastest.
+    few = [r for r in per_term if not r["capped"]]
     explain_terms = list(dict.fromkeys([per_term[0]["q"], *([few[0]["q"]] if few else []),
                                         per_term[len(per_term) // 2]["q"], per_term[-1]["q"]]))
     explain = run_task(env, "explain", {"token": token, "requests": [
@@ -1097,8 +1123,8 @@ def search(stack: "Stack", cfg: dict, deadline: float) -> dict:
         "latency_ms_terms_up_to_1000_matches": summary_ms(fast) if fast else None,
         "latency_ms_terms_over_1000_matches": summary_ms(slow) if slow else None,
         "matches": {"p50": percentile(matches, 50), "p95": percentile(matches, 95), "max": max(matches),
-                    "zero": sum(1 for m in matches if m == 0)},
-        "per_term_slowest_first": per_term, "explain": explain,
+                    "zero": sum(1 for m in matches if m == 0), "capped": sum(1 for r in per_term if r["capped"])},
+        "per_term_slowest_first": per_term, "hard_terms_slowest_first": rows_of(hard), "explain": explain,
     }
 
 
@@ -1116,18 +1142,35 @@ def peer(stack: "Stack", cfg: dict, deadline: float) -> dict:
     party = Copyparty(stack.workdir)
     token = stack.users["bench"]["token"]
     runs = {"copyparty_put": [], "copyparty_get": [], "api_upload": [], "api_download": []}
+    warm_ids = []
     try:
         local.start()
         party.start()
+        # Warm-up, not timed, as in `transfer`: each worker loads the upload path (a fresh
+        # worker's first upload cost it ~3x the CPU), copyparty gets the same.
+        warm = stack.workdir / "peer-warm.bin"
+        warm_sha = make_source(warm, 16)
+        for n in range(2):
+            peer_module.copyparty_put(party.url, warm, f"warm-{n}.bin")
+            peer_module.copyparty_get(party.url, f"warm-{n}.bin", warm.stat().st_size, warm_sha)
+            warm_ids.append(api_upload(local, token, warm, warm_sha, f"peer-warm-{n}.bin")["file_id"])
+            api_download(local, token, warm_ids[-1], warm.stat().st_size, warm_sha)
+        warm.unlink()
         for n in range(cfg["repeats"]):
             if time.monotonic() > deadline - 60:
                 break
+            # Each write starts with no dirty pages: else the one just before leaves its
+            # file (1 GiB) for the kernel to write back during the next, which then pays
+            # for it (a 1 GiB upload right after copyparty's PUT measured 0.74x; 1.21x so).
+            os.sync()
             runs["copyparty_put"].append(peer_module.copyparty_put(party.url, src, f"peer-{n}.bin"))
+            os.sync()
             runs["api_upload"].append(api_upload(local, token, src, sha, f"peer-{n}.bin"))
             runs["copyparty_get"].append(peer_module.copyparty_get(party.url, f"peer-{n}.bin", size, sha))
             runs["api_download"].append(api_download(local, token, runs["api_upload"][-1]["file_id"], size, sha))
             (party.folder / f"peer-{n}.bin").unlink(missing_ok=True)
             log(f"peer run {n + 1}: " + ", ".join(f"{k} {v[-1]['mib_s']}" for k, v in runs.items()) + " MiB/s")
+        peer_forget(local, token, warm_ids + [run["file_id"] for run in runs["api_upload"]])
     finally:
         party.stop()
         local.stop()
@@ -1141,6 +1184,22 @@ def peer(stack: "Stack", cfg: dict, deadline: float) -> dict:
             "download_ratio": round(median["api_download"] / median["copyparty_get"], 3),
             "worker_peak_rss_mib": max(peaks),
             "sha256_ok": all(r["sha256_ok"] for v in runs.values() for r in v if "sha256_ok" in r)}
+
+
+def peer_forget(local: "Gunicorn", token: str, file_ids: list[str]) -> None:
+    """The local-storage server shares the database: delete its files for good (API:
+    trash, then purge; gc_blobs drops their blob rows and local objects), so the S3
+    server is left no row whose object is on another storage."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for file_id in file_ids:
+        for path in (f"/api/files/{file_id}/delete", f"/api/trash/{file_id}"):
+            response = requests.delete(local.url + path, headers=auth, timeout=(5, 60))
+            if response.status_code != 200:
+                raise RuntimeError(f"DELETE {path} answered {response.status_code}: {response.text[:300]}")
+    proc = subprocess.run([PYTHON, "manage.py", "gc_blobs", "--skip-orphans"], env=local.env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"gc_blobs failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
 
 
 def _standalone(module: str, args: list[str], env: dict, result: Path, deadline: float) -> dict:
@@ -1176,7 +1235,7 @@ def load_run(stack: "Stack", cfg: dict, deadline: float) -> dict:
                      timeout=300)
     if time.monotonic() + cfg["load_seconds"] + 60 > deadline:
         return {"not_available": "not enough of the time budget left"}
-    return load_run_module.load_run(stack.server.url, users["emails"], cfg["load_seconds"])
+    return load_run_module.load_run(stack.server.url, users["emails"], cfg["load_seconds"], env=stack.env)
 
 
 def environment(stack: "Stack") -> dict:
@@ -1198,7 +1257,8 @@ def environment(stack: "Stack") -> dict:
                                              "celery", "kombu", "redis")},
         "server": {"cmd": " ".join(stack.server.args[1:]), "worker_class": "gthread", "workers": stack.workers,
                    "threads": stack.threads, "database_url": stack.database_url,
-                   "conn_max_age": stack.conn_max_age or 0, "extra_env": stack.server_env},
+                   "conn_max_age": "DB_CONN_MAX_AGE (60 s)" if stack.conn_max_age is None else stack.conn_max_age,
+                   "extra_env": stack.server_env},
         "celery_worker": {"cmd": " ".join(stack.worker.args[1:]), "broker": stack.broker,
                           "broker_state": stack.broker_info} if stack.worker else None,
     }
@@ -1284,8 +1344,13 @@ def figures(results: dict) -> list[dict]:
             if srch.get(key):
                 add(f"  {text} (n={srch[key]['n']}): p50 / p95 (ms)", f"{srch[key]['p50']} / {srch[key]['p95']}",
                     "diagnostic")
-        add("  matches per term: median / p95 / max", f"{srch['matches']['p50']:.0f} / {srch['matches']['p95']:.0f}"
-            f" / {srch['matches']['max']}", "info")
+        capped = srch["matches"].get("capped")
+        add("  matches per term: median / p95 / max" + (f" ({capped} terms past the count's cap)" if capped else ""),
+            f"{srch['matches']['p50']:.0f} / {srch['matches']['p95']:.0f} / {srch['matches']['max']}", "info")
+        hard = srch.get("hard_terms_slowest_first")
+        if hard:
+            add(f"  hard terms ({', '.join(r['q'] for r in hard)}): slowest `{hard[0]['q']}` (ms)", hard[0]["ms"],
+                "diagnostic")
     pr = results.get("peer")
     if pr and "median_mib_s" in pr:
         med = pr["median_mib_s"]

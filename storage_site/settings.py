@@ -296,7 +296,7 @@ UPLOAD_SESSION_TTL_DAYS = env.int("UPLOAD_SESSION_TTL_DAYS", default=7)  # exten
 UPLOAD_SESSION_MAX_SIZE = env.int("UPLOAD_SESSION_MAX_SIZE", default=5 * 1024**4)  # S3's object limit
 # Uploads up to this size are assembled in the `complete` request; bigger ones by a worker.
 UPLOAD_ASSEMBLE_INLINE_MAX = env.int("UPLOAD_ASSEMBLE_INLINE_MAX", default=64 * 1024**2)
-UPLOAD_ASSEMBLY_STALE_SECONDS = env.int("UPLOAD_ASSEMBLY_STALE_SECONDS", default=15 * 60)
+UPLOAD_ASSEMBLY_STALE_SECONDS = env.int("UPLOAD_ASSEMBLY_STALE_SECONDS", default=120)
 UPLOAD_PRESIGNED_URL_SECONDS = env.int("UPLOAD_PRESIGNED_URL_SECONDS", default=24 * 3600)
 UPLOAD_CHUNK_MAX_SIZE = env.int("UPLOAD_CHUNK_MAX_SIZE", default=512 * 1024**2)  # one chunk request
 
@@ -307,7 +307,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-versions": {"task": "files.tasks.versions_prune_task", "schedule": 6 * 3600.0},
     "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
     "expire-uploads": {"task": "files.tasks.uploads_expire_task", "schedule": 3600.0},
-    "resume-assemblies": {"task": "files.tasks.uploads_resume_task", "schedule": 300.0},
+    "resume-assemblies": {"task": "files.tasks.uploads_resume_task", "schedule": 60.0},
 }
 
 # --- Backups, devices, mobile sync and push (backups app; files/services/sync.py) ----
@@ -340,8 +340,10 @@ if PREVIEW_FORMAT not in ("webp", "jpeg"):
     raise ImproperlyConfigured("PREVIEW_FORMAT must be 'webp' or 'jpeg'.")
 PREVIEW_QUALITY = env.int("PREVIEW_QUALITY", default=80)
 PREVIEW_TASK_SOFT_TIME_LIMIT = env.int("PREVIEW_TASK_SOFT_TIME_LIMIT", default=120)  # s; then FAILED
-PREVIEW_TASK_TIME_LIMIT = env.int("PREVIEW_TASK_TIME_LIMIT", default=180)  # s; the worker child is killed
-PREVIEW_QUEUE = env("PREVIEW_QUEUE", default="")  # a Celery queue of their own; empty = the default queue
+PREVIEW_TASK_TIME_LIMIT = env.int("PREVIEW_TASK_TIME_LIMIT", default=180)  # s; a prefork child is killed
+# A Celery queue of their own; empty = the default queue. The stack sets `previews`, which its
+# previews worker consumes (deploy/previews.sh: one process, a threads pool).
+PREVIEW_QUEUE = env("PREVIEW_QUEUE", default="")
 PREVIEW_REQUEUE_AFTER = env.int("PREVIEW_REQUEUE_AFTER", default=3600)  # s a preview may wait before a re-send
 CELERY_BEAT_SCHEDULE["sweep-previews"] = {"task": "previews.tasks.previews_sweep_task", "schedule": 600.0}
 

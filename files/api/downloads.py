@@ -4,7 +4,7 @@ Content-Disposition, and never an inline HTML/SVG page."""
 
 import re
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe, quote_etag
 
 from storage_site.core import storage
@@ -71,9 +71,16 @@ def stream_version(request, version: FileVersion, *, name: str, inline: bool = F
         return _harden(response, mime, name, inline=False)
 
     start, end = byte_range if byte_range else (0, size - 1)
+    status = 206 if byte_range else 200
     key = version.blob.storage_key
-    body = storage.read_range(key, start, end) if size else iter(())
-    response = StreamingHttpResponse(body, status=206 if byte_range else 200, content_type=mime)
+    local = storage.open_local_range(key, start, end) if size else None
+    if local is not None:
+        # A real file: gunicorn sends it with sendfile(2) (wsgi.file_wrapper), never through Python.
+        response = FileResponse(local, status=status, content_type=mime)
+        response.block_size = storage.CHUNK_SIZE  # servers without sendfile read it in these blocks
+    else:
+        body = storage.read_range(key, start, end) if size else iter(())
+        response = StreamingHttpResponse(body, status=status, content_type=mime)
     response["Content-Length"] = str(end - start + 1 if size else 0)
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"

@@ -56,13 +56,23 @@ class StoredUpload(UploadedFile):
         self.stored = stored
 
 
+# How much of the body the multipart parser asks the server for at a time. Django's 64 KiB
+# default makes gunicorn copy its read-ahead buffer (up to 1 MiB) again on every read.
+READ_CHUNK = 1024 * 1024
+
+
 class StorageUploadHandler(FileUploadHandler):
     field_name = "file"
+    chunk_size = READ_CHUNK
 
     def __init__(self, request=None):
         super().__init__(request)
         self.writer = None
         self.stored: StoredBytes | None = None
+        self.body_length: int | None = None
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.body_length = content_length  # bounds the file: an S3 writer sizes its parts by it
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
@@ -72,7 +82,7 @@ class StorageUploadHandler(FileUploadHandler):
         if self.writer is not None or self.stored is not None:
             self.abort()
             raise ApplicationError("Send one `file` per request.", code="VALIDATION_ERROR")
-        self.writer = storage.open_writer(blob_key_new())
+        self.writer = storage.open_writer(blob_key_new(), size_hint=self.body_length)
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data, start):
@@ -121,6 +131,7 @@ class PartUploadHandler(FileUploadHandler):
     written to storage as it arrives."""
 
     field_name = "file"
+    chunk_size = READ_CHUNK
 
     def __init__(self, request=None):
         super().__init__(request)

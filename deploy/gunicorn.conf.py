@@ -3,8 +3,12 @@ downloads stream, so a worker spends its time waiting on sockets), logs as JSON 
 through the project's formatter, no access log (the app's own access line carries the
 request id)."""
 
-import ctypes
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, before the app loads
+from storage_site.core.memory import malloc_release, malloc_tune  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('WEB_PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -28,28 +32,7 @@ logconfig_dict = {
 }
 
 
-def _glibc():
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc has both
-        return libc
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        return None
-
-
-_libc = _glibc()
-if _libc is not None:
-    # glibc malloc settings for the workers (inherited through fork). With the defaults a
-    # large upload costs a page fault per 4 KiB several times over: gunicorn's 1 MiB
-    # read-ahead buffers are mmapped, or trimmed off the heap and faulted in again, on
-    # every read (~2x the CPU of an upload; 1,000,000 faults per GiB, now ~30,000). Here
-    # blocks up to 4 MiB come from the heap, which keeps up to 4 MiB free at its top;
-    # larger blocks (S3 parts) are mappings of their own, returned when freed; two arenas
-    # for all threads. MALLOC_* variables, when set, win.
-    _m_trim_threshold, _m_mmap_threshold, _m_arena_max = -1, -3, -8
-    _libc.mallopt(_m_mmap_threshold, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 4 * 1024 * 1024)))
-    _libc.mallopt(_m_trim_threshold, int(os.environ.get("MALLOC_TRIM_THRESHOLD_", 4 * 1024 * 1024)))
-    _libc.mallopt(_m_arena_max, int(os.environ.get("MALLOC_ARENA_MAX", 2)))
+malloc_tune()  # inherited by the workers through fork
 
 
 def post_request(worker, req, environ, resp):
@@ -57,6 +40,5 @@ def post_request(worker, req, environ, resp):
     the middle of its heaps stay resident otherwise, and the next large transfer would
     start from there."""
     large = 8 * 1024 * 1024
-    if _libc is not None and (int(environ.get("CONTENT_LENGTH") or 0) > large or
-                              (getattr(resp, "response_length", None) or 0) > large):
-        _libc.malloc_trim(0)
+    if int(environ.get("CONTENT_LENGTH") or 0) > large or (getattr(resp, "response_length", None) or 0) > large:
+        malloc_release()

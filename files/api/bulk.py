@@ -136,8 +136,8 @@ class _DiscardFileHandler(FileUploadHandler):
     def file_complete(self, file_size):
         return None
 
-    def abort_unfinished(self):
-        pass
+    def abort_unfinished(self) -> bool:
+        return False
 
 
 class BulkFileView(PrimaryView):

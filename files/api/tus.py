@@ -155,7 +155,7 @@ def _store_part(request, session: UploadSession, *, number: int, offset: int, le
     """Receive the body into part `number`; returns the bytes kept."""
     stream = request.stream if length else io.BytesIO()  # never request.data: DRF must not parse it
     reader = _HashingReader(stream, checksum[0]) if checksum else stream
-    received = engine.part_receive(reader, length=length, memory_max=0, keep_partial=True)
+    received = engine.part_receive(reader, length=length, spool_max=0, keep_partial=True)
     if checksum and (received.size != length or reader.hash.digest() != checksum[1]):
         received.discard()  # a body cut short cannot match its checksum either
         raise ChecksumMismatch()

@@ -70,6 +70,7 @@ class StorageUploadHandler(FileUploadHandler):
         self.writer = None
         self.stored: StoredBytes | None = None
         self.body_length: int | None = None
+        self.cut_short = False
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.body_length = content_length  # bounds the file: an S3 writer sizes its parts by it
@@ -99,13 +100,17 @@ class StorageUploadHandler(FileUploadHandler):
         return StoredUpload(stored=self.stored, name=self.file_name, content_type=self.content_type)
 
     def upload_interrupted(self):
-        self.abort()
+        self.abort_unfinished()  # Django: the body ended inside the file part
+        self.cut_short = True
 
-    def abort_unfinished(self):
-        """A body that ended before its file part did: drop the part being written."""
+    def abort_unfinished(self) -> bool:
+        """A body that ended before its file part did: drop the part being written.
+        True when the body was cut short inside the file part."""
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
+            self.cut_short = True
+        return self.cut_short
 
     def abort(self):
         """Leave nothing behind: the part being written and a finished one not yet used."""
@@ -126,9 +131,9 @@ class PartUpload(UploadedFile):
 
 
 class PartUploadHandler(FileUploadHandler):
-    """Stream the `file` part of a chunk upload into a `PartSpool`: held in memory up
-    to a part's size with S3 (so it can go straight into a multipart upload), else
-    written to storage as it arrives."""
+    """Stream the `file` part of a chunk upload into a `PartSpool`: spooled to a
+    temporary file up to a part's size with S3 (so it can go straight into a multipart
+    upload), else written to storage as it arrives."""
 
     field_name = "file"
     chunk_size = READ_CHUNK
@@ -137,6 +142,7 @@ class PartUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.spool = None
         self.received = None
+        self.cut_short = False
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
@@ -145,7 +151,7 @@ class PartUploadHandler(FileUploadHandler):
         if self.spool is not None or self.received is not None:
             self.abort()
             raise ApplicationError("Send one `file` per request.", code="VALIDATION_ERROR")
-        self.spool = upload_sessions.PartSpool(memory_max=upload_sessions.part_memory_max())
+        self.spool = upload_sessions.PartSpool(spool_max=upload_sessions.part_spool_max())
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data, start):
@@ -161,12 +167,15 @@ class PartUploadHandler(FileUploadHandler):
         return PartUpload(received=self.received, name=self.file_name, content_type=self.content_type)
 
     def upload_interrupted(self):
-        self.abort()
+        self.abort_unfinished()
+        self.cut_short = True
 
-    def abort_unfinished(self):
+    def abort_unfinished(self) -> bool:
         if self.spool is not None:
             self.spool.abort()
             self.spool = None
+            self.cut_short = True
+        return self.cut_short
 
     def abort(self):
         if self.spool is not None:
@@ -181,15 +190,22 @@ def read_body(request, handler):
     """Parse a multipart body through `handler`; a body cut short (client gone, short
     Content-Length) is a 400, and a part left half-written is dropped."""
     try:
-        return request.data
+        data = request.data
     except (ApplicationError, APIException):
         raise
     except Exception as exc:
         logger.info("upload body could not be read: %r", exc)
-        raise ApplicationError("The upload was interrupted before the whole body arrived.",
-                               code="INCOMPLETE_UPLOAD") from exc
+        raise _interrupted() from exc
     finally:
-        handler.abort_unfinished()
+        # Django's parser ends quietly when the body stops inside the file part.
+        cut_short = handler.abort_unfinished()
+    if cut_short:
+        raise _interrupted()
+    return data
+
+
+def _interrupted() -> ApplicationError:
+    return ApplicationError("The upload was interrupted before the whole body arrived.", code="INCOMPLETE_UPLOAD")
 
 
 def streamed_form(request, serializer_class, *, too_large: str):

@@ -22,10 +22,12 @@ import contextlib
 import hashlib
 import logging
 import re
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
@@ -46,9 +48,11 @@ from .uploads import StoredBytes, _check_target, file_commit, mime_for
 logger = logging.getLogger(__name__)
 
 MAX_PARTS = 10_000  # S3's limit, kept for every backend so sessions move between them
-# A part of an S3 session is held in memory up to this size so the engine can send
-# it straight into the multipart upload; bigger parts stream to an object of their own.
-PART_MEMORY_MAX = 16 * 1024 * 1024
+# A part of an S3 session is spooled to a temporary file up to this size so the engine
+# can send it straight into the multipart upload; bigger parts stream to an object of
+# their own. A file, not memory: many phones sending parts at once must not each hold
+# one in RAM.
+PART_SPOOL_MAX = 16 * 1024 * 1024
 SHA256_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 
 
@@ -75,64 +79,81 @@ def checksum_parse(value: str | None) -> str:
 
 @dataclass
 class ReceivedPart:
-    """One part's bytes as received: in memory, or already in an object of its own."""
+    """One part's bytes as received: spooled to a temporary file (at its start), or
+    already in an object of its own."""
 
     size: int
     sha256: str
-    data: bytearray | None = None
+    spooled: BinaryIO | None = None
     stored: StoredBytes | None = None
+
+    def release(self) -> None:
+        """Drop the spooled copy (its bytes are stored elsewhere now, or unwanted)."""
+        if self.spooled is not None:
+            self.spooled.close()
+            self.spooled = None
 
     def discard(self) -> None:
         if self.stored is not None:
             storage.delete(self.stored.key)
             self.stored = None
-        self.data = None
+        self.release()
 
 
 class PartSpool:
     """Collects a part as it arrives (`write`, then `close` → ReceivedPart, or
-    `abort`). Keeps up to `memory_max` bytes in memory, then streams to a fresh
-    object; memory_max 0 streams from the first byte (local storage, tus)."""
+    `abort`). Spools up to `spool_max` bytes to a temporary file, then streams to a
+    fresh object; spool_max 0 streams from the first byte (local storage, tus)."""
 
-    def __init__(self, *, memory_max: int):
-        self.memory_max = memory_max
+    def __init__(self, *, spool_max: int):
+        self.spool_max = spool_max
         self.size = 0
-        self._buffer = bytearray()
+        self._file: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
-        self._writer = None if memory_max else storage.open_writer(blob_key_new())
+        self._writer = None if spool_max else storage.open_writer(blob_key_new())
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
-        if self._writer is None and len(self._buffer) + len(data) > self.memory_max:
+        if self._writer is None and self.size > self.spool_max:
             self._writer = storage.open_writer(blob_key_new())  # hashes everything itself
-            self._writer.write(self._buffer)
-            self._buffer = bytearray()
+            if self._file is not None:
+                self._file.seek(0)
+                while spooled := self._file.read(storage.CHUNK_SIZE):
+                    self._writer.write(spooled)
+                self._file.close()
+                self._file = None
         if self._writer is not None:
             self._writer.write(data)
-        else:
-            self._buffer += data
-            self._sha256.update(data)
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)
+        self._file.write(data)
+        self._sha256.update(data)
 
     def close(self) -> ReceivedPart:
         if self._writer is None:
-            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), data=self._buffer)
+            if self._file is not None:
+                self._file.seek(0)
+            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), spooled=self._file)
         size, sha256 = self._writer.close()
         return ReceivedPart(size=size, sha256=sha256, stored=StoredBytes(self._writer.key, size, sha256))
 
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.abort()
-        self._buffer = bytearray()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
-def part_memory_max() -> int:
-    return PART_MEMORY_MAX if storage.is_s3() else 0
+def part_spool_max() -> int:
+    return PART_SPOOL_MAX if storage.is_s3() else 0
 
 
-def part_receive(stream, *, length: int, memory_max: int | None = None, keep_partial: bool = False) -> ReceivedPart:
+def part_receive(stream, *, length: int, spool_max: int | None = None, keep_partial: bool = False) -> ReceivedPart:
     """Read a raw request body of `length` bytes into a part. A body that ends early
     is an error, unless `keep_partial` (tus keeps what arrived)."""
-    spool = PartSpool(memory_max=part_memory_max() if memory_max is None else memory_max)
+    spool = PartSpool(spool_max=part_spool_max() if spool_max is None else spool_max)
     try:
         remaining = length
         while remaining > 0:
@@ -322,11 +343,11 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         if received.stored is not None:
             pass  # already in an object of its own
         elif session.multipart_id and received.size >= storage.MIN_PART_SIZE:
-            etag = storage.multipart_put_part(session.storage_key, session.multipart_id, number, received.data)
+            etag = storage.multipart_put_part(session.storage_key, session.multipart_id, number, received.spooled)
         else:
             placed_key = blob_key_new()
-            storage.put_bytes(placed_key, received.data or b"")
-        received.data = None
+            storage.put_bytes(placed_key, received.spooled or b"")
+        received.release()
         try:
             part = _part_record(session=session, number=number, received=received, key=placed_key, etag=etag,
                                 offset=offset)
@@ -341,7 +362,7 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
             storage.delete(placed_key)
         if own_hold:
             quota_release(user=session.owner, size=own_hold)
-        received.data = None
+        received.release()
 
 
 class _Duplicate(Exception):
@@ -425,12 +446,14 @@ def parts_sync(session: UploadSession) -> None:
     held = {number: info for number, (_, info) in held.items()}
     known = {part.number: part for part in session.parts.all()}
     with transaction.atomic():
+        # One statement for the new parts (a sync running beside this one may record them first).
+        UploadPart.objects.bulk_create([UploadPart(session=session, number=number, size=info["size"],
+                                                   etag=info["etag"])
+                                        for number, info in held.items() if number not in known],
+                                       ignore_conflicts=True)
         for number, info in held.items():
             part = known.get(number)
-            if part is None:
-                UploadPart.objects.get_or_create(session=session, number=number,
-                                                 defaults={"size": info["size"], "etag": info["etag"]})
-            elif part.etag != info["etag"] or part.size != info["size"]:
+            if part is not None and (part.etag != info["etag"] or part.size != info["size"]):
                 UploadPart.objects.filter(pk=part.pk).update(size=info["size"], etag=info["etag"], sha256="")
         if held:
             UploadSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() + _ttl())

@@ -218,7 +218,7 @@ def test_complete_ends_a_file_a_crashed_request_left_half_way(auth_client, user)
                                    source=UploadSource.BULK, batch=UploadBatch.objects.get(uuid=upload_id),
                                    total_parts=1)
     engine.part_accept(session=session, number=1, received=engine.ReceivedPart(
-        size=4, sha256=sha(b"lost"), data=bytearray(b"lost")))
+        size=4, sha256=sha(b"lost"), spooled=io.BytesIO(b"lost")))
     key = session.parts.get().storage_key
     assert usage(auth_client)["reserved"] == 4 and storage.exists(key)
     summary = complete(auth_client, upload_id)

@@ -477,14 +477,18 @@ def object_sha256(key: str) -> tuple[int, str]:
 
 
 def put_bytes(key: str, data) -> None:
-    """Store a small in-memory object (at most one part)."""
+    """Store a small object (at most one part): bytes, or a file at its start."""
     if is_s3():
         client, bucket, name = _s3()
         _s3_call("put_object", key, lambda: client.put_object(Bucket=bucket, Key=name(key), Body=data))
         return
     writer = LocalObjectWriter(key)
     try:
-        writer.write(data)
+        if hasattr(data, "read"):
+            while chunk := data.read(CHUNK_SIZE):
+                writer.write(chunk)
+        else:
+            writer.write(data)
         writer.close()
     except BaseException:
         writer.abort()

@@ -482,6 +482,7 @@ def test_primary_upload_cut_short_stores_nothing_and_the_retry_works(live_server
 
     status, answer = _send(live_server, auth_client, "POST", "/api/files/upload", body, cut=len(body) // 2)
     assert status == 400 and answer["success"] is False, answer
+    assert answer["error"]["code"] == "INCOMPLETE_UPLOAD", answer
     assert _files_named(auth_client, "clip.bin") == []
     assert usage(auth_client) == stats
     assert _objects("blobs") == objects
@@ -500,7 +501,7 @@ def test_streamvault_chunk_cut_short_is_not_acknowledged_and_can_be_sent_again(l
     body = _multipart({"upload_id": upload_id, "chunk_number": 2}, chunks[1])
 
     status, answer = _send(live_server, auth_client, "POST", "/storage/api/v3/chunk_upload/", body, cut=len(body) - 600)
-    assert status == 400, answer
+    assert status == 400 and answer["code"] == "INCOMPLETE_UPLOAD", answer  # StreamVault's error shape
     held = sv.status(auth_client, upload_id)
     assert held["received_chunks"] == [1] and held["missing_chunks"] == [2]
     assert usage(auth_client) == stats

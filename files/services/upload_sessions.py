@@ -125,9 +125,13 @@ class PartSpool:
         if self._writer is not None:
             self._writer.write(data)
             return
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)
-        self._file.write(data)
+        try:
+            if self._file is None:
+                self._file = _spool_file()
+            self._file.write(data)
+        except OSError as exc:  # the temporary disk is full: the server's fault, try again later
+            logger.warning("could not spool an upload part: %s", exc)
+            raise StorageUnavailable() from exc
         self._sha256.update(data)
 
     def close(self) -> ReceivedPart:
@@ -144,6 +148,10 @@ class PartSpool:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _spool_file() -> BinaryIO:
+    return tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def part_spool_max() -> int:

@@ -1,3 +1,4 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Node
@@ -19,6 +20,20 @@ class NodeSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "type", "parentId", "size", "mimeType", "category", "version", "sha256",
                   "isStarred", "createdAt", "updatedAt"]
 
+    def to_representation(self, node):
+        """What the declared fields give (a test holds the two equal), built directly:
+        DRF's per-field machinery cost ~12 ms for a page of 100 nodes, a third of a list
+        request. A subclass with fields of its own goes the generic way."""
+        if self.Meta.fields is not NodeSerializer.Meta.fields:
+            return super().to_representation(node)
+        zone = timezone.get_current_timezone()
+        return {
+            "id": str(node.uuid), "name": node.name, "type": node.kind, "parentId": self.get_parentId(node),
+            "size": node.size, "mimeType": node.mime_type, "category": node.category, "version": node.version,
+            "sha256": node.sha256, "isStarred": self.get_isStarred(node),
+            "createdAt": _timestamp(node.created_at, zone), "updatedAt": _timestamp(node.updated_at, zone),
+        }
+
     def get_parentId(self, node) -> str | None:
         parent_uuid = getattr(node, "parent_uuid", None)
         if parent_uuid is None and node.parent_id and not hasattr(node, "parent_uuid"):
@@ -30,6 +45,14 @@ class NodeSerializer(serializers.ModelSerializer):
             return bool(node.is_starred)
         request = self.context.get("request")
         return bool(request) and node.stars.filter(user=request.user).exists()
+
+
+def _timestamp(value, zone) -> str | None:
+    """DRF's DateTimeField output: in the current time zone, ISO 8601, UTC as `Z`."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class BreadcrumbSerializer(serializers.ModelSerializer):

@@ -150,6 +150,33 @@ def test_full_disk_refuses_the_upload_and_keeps_nothing(auth_client, user, setti
     assert_storage_invariants()
 
 
+def test_full_temporary_disk_refuses_the_chunk_and_keeps_nothing(auth_client, user, settings, monkeypatch):
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("with S3 a chunk is spooled to the server's temporary disk before it goes to S3")
+    from files.services import upload_sessions
+
+    class FullDisk:
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+    upload_id = init(auth_client, total=2)["upload_id"]
+    before = _state()
+    with monkeypatch.context() as patched:
+        patched.setattr(upload_sessions, "_spool_file", FullDisk)
+        assert send(auth_client, upload_id, 1, b"a" * 1000, expect=503)["code"] == "STORAGE_UNAVAILABLE"
+    assert not UploadSession.objects.get(uuid=upload_id).parts.exists()
+    assert _state() == before
+
+    send(auth_client, upload_id, 1, b"a" * 1000)  # the disk has room again: the resend is taken
+    send(auth_client, upload_id, 2, b"b" * 10)
+    file_pk = complete(auth_client, upload_id)["file_id"]
+    assert download(auth_client, str(Node.objects.get(pk=file_pk).uuid)) == b"a" * 1000 + b"b" * 10
+    assert_storage_invariants(files_ok=[(user, file_pk, sha(b"a" * 1000 + b"b" * 10))])
+
+
 def _local_files() -> list[str]:
     from django.core.files.storage import storages
 

@@ -49,9 +49,10 @@ class NameSearch(KeyedList):
 
     How a page's keys are found, so that no term pays for all of its matches when it has
     many, nor walks far for a few:
+    - PostgreSQL expects at most SORT_FIRST matches (its estimate from the trigram index's
+      statistics): one query sorts and counts them all (cheaper than counting them first,
+      then a walk that may find none);
     - up to CAP matches: the trigram index finds them all and they are sorted;
-    - more, and PostgreSQL expects at most SORT_FIRST (its estimate from the trigram index's
-      statistics): sort them at once (cheaper than a walk that may find none);
     - more: walk the names in order and keep the matches, over the first WINDOW names
       (index-only, stopping at the page's last match), where a common term has its page;
     - not there (the matches sit later in name order): sort them if there are at most
@@ -86,7 +87,18 @@ class NameSearch(KeyedList):
         super().__init__(matches, decorate=decorate)
 
     @cached_property
+    def _all_sorted(self) -> list | None:
+        """Every match's key in order, in one query that also counts them, when PostgreSQL
+        expects at most SORT_FIRST; None otherwise, or when there prove to be more than SORT_MAX."""
+        if not (self.indexed and self._few_expected()):
+            return None
+        keys = self._sorted_keys(self.SORT_MAX + 1)
+        return keys if len(keys) <= self.SORT_MAX else None
+
+    @cached_property
     def _found(self) -> int:
+        if self._all_sorted is not None:
+            return len(self._all_sorted)
         return self._found_up_to(self.CAP)
 
     @property
@@ -97,14 +109,15 @@ class NameSearch(KeyedList):
         return min(self._found, self.CAP)
 
     def page_keys(self, bottom: int, top: int):
+        if self._all_sorted is not None:
+            return self._all_sorted[bottom:top]
         if not self.indexed:
             return self.walk.values("pk")[bottom:top]
         if not self.capped:
             return self._sorted(self.CAP, bottom, top)[0]
-        if not self._few_expected():
-            keys = self._in_window(bottom, top)
-            if len(keys) == top - bottom:
-                return keys
+        keys = self._in_window(bottom, top)
+        if len(keys) == top - bottom:
+            return keys
         keys, found = self._sorted(self.SORT_MAX + 1, bottom, top)
         if found <= self.SORT_MAX:
             return keys
@@ -143,6 +156,14 @@ class NameSearch(KeyedList):
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id FROM ({window}) AS {table} WHERE {test_sql} ORDER BY name, id "
                            f"LIMIT %s OFFSET %s", (*params, *test_params, top - bottom, bottom))
+            return [pk for (pk,) in cursor.fetchall()]
+
+    def _sorted_keys(self, limit: int) -> list:
+        """The keys of the first `limit` matches the database comes upon, in order (sorted
+        outside the query that finds them, as in `_sorted`)."""
+        found, params = self.rows.order_by().values("id", "name")[:limit].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM ({found}) AS matches ORDER BY name, id", params)
             return [pk for (pk,) in cursor.fetchall()]
 
     def _sorted(self, limit: int, bottom: int, top: int) -> tuple[list, int]:

@@ -19,6 +19,11 @@ graceful_timeout = 20
 keepalive = 5
 # Several web processes (`honcho start -c web=2`, or systemd instances) share the port.
 reuse_port = True
+# Request heads: gunicorn's defaults, stated (414 / 431 before the app sees the request;
+# storage_site/tests/test_server_limits.py holds them).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 control_socket_disable = True
 accesslog = None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
+from .mime import kind_from_mime
 from .models import MediaKind
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ except ImportError:  # pragma: no cover - installed with the project
 # Raster formats a preview is made from; anything Pillow knows beyond these (EPS, for
 # one, runs Ghostscript) is not opened.
 RASTER_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF"]
-PREVIEWABLE_MIME = {"application/pdf"}
-NEVER_RENDERED_MIME = {"image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/xml"}
-
-CONTENT_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg"}
 
 
 class Unsupported(Exception):
@@ -97,22 +94,6 @@ def sniff(head: bytes) -> str | None:
             (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return MediaKind.AUDIO  # tagged MP3, FLAC, Ogg, AIFF, bare MPEG audio frames
     return None
-
-
-def kind_from_mime(mime: str) -> str | None:
-    """The media kind a declared MIME type suggests: a kind, None when it says
-    nothing (octet-stream), or OTHER when it names content that gets no preview."""
-    mime = (mime or "").split(";")[0].strip().lower()
-    if not mime or mime in ("application/octet-stream", "binary/octet-stream"):
-        return None
-    if mime in NEVER_RENDERED_MIME or mime.endswith(("+xml", "/html")):
-        return MediaKind.OTHER
-    if mime in PREVIEWABLE_MIME:
-        return MediaKind.DOCUMENT
-    major = mime.split("/", 1)[0]
-    if major in ("image", "video", "audio"):
-        return major
-    return MediaKind.OTHER
 
 
 def _looks_like_markup(head: bytes) -> bool:

@@ -24,7 +24,8 @@ from files.models import Blob
 from storage_site.core import storage
 from storage_site.core.exceptions import StorageUnavailable
 
-from . import render, selectors
+from . import selectors
+from .mime import CONTENT_TYPES, kind_from_mime
 from .models import MediaKind, Preview, PreviewStatus, PreviewType
 from .sources import source_open
 
@@ -39,7 +40,9 @@ class Outcome:
     UNSUPPORTED = "unsupported"
 
 
-def render_options() -> render.Options:
+def render_options():
+    from . import render  # the decoders load in the process that renders, not in every web process
+
     return render.Options(sizes={PreviewType.THUMBNAIL: settings.PREVIEW_THUMBNAIL_SIZE,
                                  PreviewType.MEDIUM: settings.PREVIEW_MEDIUM_SIZE},
                           format=settings.PREVIEW_FORMAT, quality=settings.PREVIEW_QUALITY)
@@ -69,7 +72,7 @@ def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed
             if blob_id not in alive:
                 continue
             rows = existing.get(blob_id, {})
-            hint = render.kind_from_mime(mime)
+            hint = kind_from_mime(mime)
             outcome = _decide(rows, hint=hint, force=force, retry_failed=retry_failed)
             outcomes[blob_id] = outcome
             if outcome == Outcome.SKIPPED:
@@ -137,6 +140,8 @@ def preview_generate(*, blob_id: int) -> str:
     ).update(status=PreviewStatus.PROCESSING, job=job, started_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return "skipped"
+    from . import render  # see render_options()
+
     rows = {row.preview_type: row for row in Preview.objects.filter(blob_id=blob_id, job=job).select_related("blob")}
     if not rows:  # the blob was collected meanwhile (its rows went with it), or a forced run took them over
         return "skipped"
@@ -183,7 +188,7 @@ def _release(job) -> None:
 def _finish(job, rows: dict[str, Preview], *, status: str, kind: str | None, metadata: dict, started: float,
             error: str = "", images: dict | None = None) -> str:
     took = round((time.perf_counter() - started) * 1000)
-    content_type = render.CONTENT_TYPES[settings.PREVIEW_FORMAT]
+    content_type = CONTENT_TYPES[settings.PREVIEW_FORMAT]
     updated = 0
     with transaction.atomic():
         for preview_type, row in rows.items():

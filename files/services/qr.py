@@ -3,8 +3,6 @@
 import hashlib
 import io
 
-import qrcode
-
 from storage_site.core import storage
 
 
@@ -18,6 +16,8 @@ def qr_ensure(*, token: str, url: str) -> str:
     """The storage key of a PNG QR code for `url`, generated on first use."""
     key = qr_key(token)
     if not storage.exists(key):
+        import qrcode  # with Pillow behind it (~6 MiB): loaded by the first QR code, not by every web process
+
         image = qrcode.make(url, box_size=8, border=2)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")

@@ -44,6 +44,6 @@ def post_request(worker, req, environ, resp):
     """After a large body in or out, give back the memory malloc keeps: freed blocks in
     the middle of its heaps stay resident otherwise, and the next large transfer would
     start from there."""
-    large = 8 * 1024 * 1024
-    if int(environ.get("CONTENT_LENGTH") or 0) > large or (getattr(resp, "response_length", None) or 0) > large:
+    large = 1024 * 1024  # a body read through gunicorn's 1 MiB buffers, a chunk of a chunked upload
+    if int(environ.get("CONTENT_LENGTH") or 0) >= large or (getattr(resp, "response_length", None) or 0) >= large:
         malloc_release()

@@ -7,7 +7,6 @@ for S3 a ranged read is one GET with a `Range` header, streamed in chunks.
 
 import contextlib
 import hashlib
-import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -49,7 +48,6 @@ def _s3_client():
 
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart part size; also the most held in memory per part
-PARTS_IN_FLIGHT = 4
 # Parts an S3 writer sends at once. Each holds a part in memory; more did not send faster
 # to SeaweedFS on 2 cores (the store is CPU-bound), and 4 of 8 MiB kept a gunicorn worker
 # above 150 MiB during a plain upload.
@@ -442,38 +440,15 @@ def presigned_part_url(key: str, upload_id: str, number: int, expires_in: int) -
 
 
 def object_sha256(key: str) -> tuple[int, str]:
-    """Read an object once, streamed: (size, SHA-256). With S3 a few ranged GETs are
-    in flight ahead of the hashing (one GET stream is slower than SHA-256), so at
-    most PARTS_IN_FLIGHT + 1 ranges of PART_SIZE are held at a time."""
+    """Read an object once, streamed: (size, SHA-256). One GET stream keeps up with the
+    hashing (1 GiB in 0.81 s on SeaweedFS; ranged GETs read ahead in parallel took
+    0.86–0.97 s and held 40–57 MiB more), and holds one chunk at a time."""
     digest = hashlib.sha256()
-    if not is_s3():
-        size = 0
-        for data in read_range(key):
-            digest.update(data)
-            size += len(data)
-        return size, digest.hexdigest()
-    client, bucket, name = _s3()
-    total = _s3_call("head_object", key, lambda: client.head_object(Bucket=bucket, Key=name(key)))["ContentLength"]
-
-    def fetch(start: int) -> bytes:
-        end = min(start + PART_SIZE, total) - 1
-        body = client.get_object(Bucket=bucket, Key=name(key), Range=f"bytes={start}-{end}")["Body"]
-        try:
-            return body.read()
-        finally:
-            body.close()
-
-    starts = iter(range(0, total, PART_SIZE))
-    with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-read") as pool:
-        pending = [pool.submit(fetch, start) for start in itertools.islice(starts, PARTS_IN_FLIGHT)]
-        while pending:
-            data = _s3_call("get_object", key, pending.pop(0).result)
-            digest.update(data)
-            del data
-            following = next(starts, None)
-            if following is not None:
-                pending.append(pool.submit(fetch, following))
-    return total, digest.hexdigest()
+    size = 0
+    for data in read_range(key):
+        digest.update(data)
+        size += len(data)
+    return size, digest.hexdigest()
 
 
 def put_bytes(key: str, data) -> None:

@@ -19,14 +19,14 @@ def test_default_storage_round_trip(storage_backend):
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, 4096, 10_000])
-def test_object_sha256_reads_every_range_in_order(storage_backend, monkeypatch, size):
-    """Many more ranges than are fetched at once (S3 reads them ahead, in parallel)."""
+def test_object_sha256_reads_every_chunk_in_order(storage_backend, monkeypatch, size):
+    """An object of many chunks is hashed whole, in order."""
     import hashlib
     import os
 
     from storage_site.core import storage
 
-    monkeypatch.setattr(storage, "PART_SIZE", 1000)
+    monkeypatch.setattr(storage, "CHUNK_SIZE", 1000)
     data = os.urandom(size)
     storage.put_bytes("tests/sha-object", data)
     try:

@@ -9,11 +9,14 @@ import contextlib
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files.storage import storages
 
 from .exceptions import StorageUnavailable
@@ -106,10 +109,11 @@ class LocalObjectWriter(ObjectWriter):
 class S3ObjectWriter(ObjectWriter):
     """S3 multipart upload with a few parts in flight; a small object is one PUT.
 
-    Parts are filled in place in at most WRITER_PARTS_IN_FLIGHT + 1 buffers of
-    `part_size`, each reused once its part is sent: the bytes are copied once, and
-    memory stays fixed instead of a new block per part (blocks that malloc keeps after
-    the upload). A buffer grows as it fills, so a small object takes only its size."""
+    Each part is spooled to a temporary file (FILE_UPLOAD_TEMP_DIR) and sent from there:
+    the parts in flight are the kernel's page cache, which it can write out under
+    pressure, not the worker's memory (3 parts of 5 MiB pushed a gunicorn worker past
+    150 MiB). At most WRITER_PARTS_IN_FLIGHT + 1 files, each reused once its part is
+    sent; the first megabyte stays in memory, so a small object never touches the disk."""
 
     def __init__(self, key: str, *, part_size: int = PART_SIZE):
         super().__init__(key)
@@ -118,29 +122,34 @@ class S3ObjectWriter(ObjectWriter):
         self._client = _s3_client()
         self._bucket = storage.bucket_name
         self._name = storage._normalize_name(key)
-        self._part = bytearray()  # the part being filled
+        self._part = _part_file()  # the part being filled
         self._filled = 0
         self._upload_id = None
         self._futures: list[Future] = []
-        self._sending: dict[Future, bytearray] = {}  # buffers of the parts in flight
+        self._sending: dict[Future, BinaryIO] = {}  # files of the parts in flight
         self._pool: ThreadPoolExecutor | None = None
 
     def _write(self, data: bytes) -> None:
         with memoryview(data) as view:
             while view:
                 take = min(len(view), self.part_size - self._filled)
-                self._part[self._filled:self._filled + take] = view[:take]  # grows a new buffer
+                try:
+                    self._part.write(view[:take])
+                except OSError as exc:  # the temporary disk is full: the server's fault, try again later
+                    raise _unavailable(exc, self.key) from exc
                 self._filled += take
                 view = view[take:]
                 if self._filled == self.part_size:
                     self._send_part(self._part)
-                    self._part, self._filled = self._free_buffer(), 0
+                    self._part, self._filled = self._free_file(), 0
 
-    def _send_part(self, part: bytes | bytearray) -> None:
+    def _send_part(self, part: BinaryIO) -> None:
         try:
             if self._upload_id is None:
                 self._upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)["UploadId"]
                 self._pool = ThreadPoolExecutor(max_workers=WRITER_PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+            part.truncate()
+            part.seek(0)
             number = len(self._futures) + 1
             future = self._pool.submit(self._upload_part, number, part)
             self._futures.append(future)
@@ -148,36 +157,42 @@ class S3ObjectWriter(ObjectWriter):
         except Exception as exc:
             raise _unavailable(exc, self.key) from exc
 
-    def _free_buffer(self) -> bytearray:
-        """A buffer for the next part: a new one while fewer than WRITER_PARTS_IN_FLIGHT
-        are in flight, else the buffer of the first part to finish (a failed part fails
+    def _free_file(self) -> BinaryIO:
+        """A file for the next part: a new one while fewer than WRITER_PARTS_IN_FLIGHT
+        are in flight, else the file of the first part to finish (a failed part fails
         here)."""
         if len(self._sending) < WRITER_PARTS_IN_FLIGHT:
-            return bytearray()
+            return _part_file()
         done, _ = wait(self._sending, return_when=FIRST_COMPLETED)
         future = next(iter(done))
         try:
             future.result()
         except Exception as exc:
             raise _unavailable(exc, self.key) from exc
-        return self._sending.pop(future)
+        part = self._sending.pop(future)
+        part.seek(0)
+        return part
 
-    def _upload_part(self, number: int, part: bytes | bytearray) -> dict:
+    def _close_files(self) -> None:
+        for part in (self._part, *self._sending.values()):
+            part.close()
+        self._sending.clear()
+
+    def _upload_part(self, number: int, part: BinaryIO) -> dict:
         answer = self._client.upload_part(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id,
                                           PartNumber=number, Body=part)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def _close(self) -> None:
         try:
-            rest = bytes(memoryview(self._part)[:self._filled])
-            self._part, self._filled = bytearray(), 0
             if self._upload_id is None:
-                self._client.put_object(Bucket=self._bucket, Key=self._name, Body=rest)
+                self._part.truncate()
+                self._part.seek(0)
+                self._client.put_object(Bucket=self._bucket, Key=self._name, Body=self._part)
                 return
-            if rest:
-                self._send_part(rest)
+            if self._filled:
+                self._send_part(self._part)
             parts = [future.result() for future in self._futures]
-            self._sending.clear()
             self._client.complete_multipart_upload(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id,
                                                    MultipartUpload={"Parts": parts})
         except Exception as exc:
@@ -186,6 +201,7 @@ class S3ObjectWriter(ObjectWriter):
         finally:
             if self._pool:
                 self._pool.shutdown(wait=False)
+            self._close_files()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -195,6 +211,11 @@ class S3ObjectWriter(ObjectWriter):
                 self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._name, UploadId=self._upload_id)
             else:
                 self._client.delete_object(Bucket=self._bucket, Key=self._name)
+        self._close_files()
+
+
+def _part_file() -> BinaryIO:
+    return tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def _unavailable(exc: Exception, key: str) -> Exception:

@@ -177,6 +177,34 @@ def test_full_temporary_disk_refuses_the_chunk_and_keeps_nothing(auth_client, us
     assert_storage_invariants(files_ok=[(user, file_pk, sha(b"a" * 1000 + b"b" * 10))])
 
 
+def test_full_temporary_disk_refuses_an_upload_to_s3_and_keeps_nothing(auth_client, user, settings,
+                                                                       monkeypatch):
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("with S3 the parts of an upload are spooled to the server's temporary disk")
+    real_part_file = storage._part_file
+    opened = []
+
+    def part_file_on_a_disk_that_fills():
+        # The first megabyte is taken in memory; past it the file rolls over to the disk, which is full.
+        part = real_part_file()
+        opened.append(part)
+        part.rollover = lambda: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+        return part
+
+    content = os.urandom(3 * 1024 * 1024)
+    before = _state()
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "_part_file", part_file_on_a_disk_that_fills)
+        body = upload(auth_client, "big.bin", content, expect=503)
+    assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
+    assert opened and all(part.closed for part in opened)
+    assert _state() == before
+    assert_storage_invariants()
+
+    file_id = upload(auth_client, "big.bin", content)["id"]  # room again: the same upload is taken
+    assert download(auth_client, file_id) == content
+
+
 def _local_files() -> list[str]:
     from django.core.files.storage import storages
 

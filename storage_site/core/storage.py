@@ -51,9 +51,8 @@ def _s3_client():
 
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart part size; also the most held in memory per part
-# Parts an S3 writer sends at once. Each holds a part in memory; more did not send faster
-# to SeaweedFS on 2 cores (the store is CPU-bound), and 4 of 8 MiB kept a gunicorn worker
-# above 150 MiB during a plain upload.
+# Parts an S3 writer sends at once: more did not send faster to SeaweedFS on 2 cores
+# (the store is CPU-bound); one alone halved the upload rate.
 WRITER_PARTS_IN_FLIGHT = 2
 MAX_PARTS = 10_000  # S3's limit for one multipart upload
 
@@ -61,7 +60,8 @@ MAX_PARTS = 10_000  # S3's limit for one multipart upload
 class ObjectWriter:
     """Push-style writer for one new object: `write(chunk)` as bytes arrive, then
     `close()` → (size, sha256), or `abort()` to leave nothing behind. Memory stays
-    bounded: at most WRITER_PARTS_IN_FLIGHT + 1 parts for S3, one chunk for local files."""
+    bounded: about one chunk (S3 parts wait in temporary files, at most
+    WRITER_PARTS_IN_FLIGHT + 1 of them)."""
 
     def __init__(self, key: str):
         self.key = key
@@ -228,7 +228,7 @@ def _unavailable(exc: Exception, key: str) -> Exception:
 def open_writer(key: str, *, size_hint: int | None = None) -> ObjectWriter:
     """A writer for a new object. Given about how many bytes will come (`size_hint`), an
     S3 writer uses the smallest parts that fit S3's part limit (5 MiB up to ~48 GiB):
-    a streamed upload then holds 15 MiB of parts instead of 24."""
+    a streamed upload then spools 15 MiB of parts instead of 24."""
     if not is_s3():
         return LocalObjectWriter(key)
     if size_hint is None:

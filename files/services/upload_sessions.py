@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import logging
 import re
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
@@ -125,13 +124,9 @@ class PartSpool:
         if self._writer is not None:
             self._writer.write(data)
             return
-        try:
-            if self._file is None:
-                self._file = _spool_file()
-            self._file.write(data)
-        except OSError as exc:  # the temporary disk is full: the server's fault, try again later
-            logger.warning("could not spool an upload part: %s", exc)
-            raise StorageUnavailable() from exc
+        if self._file is None:
+            self._file = storage.spool_file()
+        storage.spool_write(self._file, data)
         self._sha256.update(data)
 
     def close(self) -> ReceivedPart:
@@ -148,10 +143,6 @@ class PartSpool:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _spool_file() -> BinaryIO:
-    return tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def part_spool_max() -> int:

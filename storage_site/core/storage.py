@@ -122,7 +122,7 @@ class S3ObjectWriter(ObjectWriter):
         self._client = _s3_client()
         self._bucket = storage.bucket_name
         self._name = storage._normalize_name(key)
-        self._part = _part_file()  # the part being filled
+        self._part = spool_file()  # the part being filled
         self._filled = 0
         self._upload_id = None
         self._futures: list[Future] = []
@@ -133,10 +133,7 @@ class S3ObjectWriter(ObjectWriter):
         with memoryview(data) as view:
             while view:
                 take = min(len(view), self.part_size - self._filled)
-                try:
-                    self._part.write(view[:take])
-                except OSError as exc:  # the temporary disk is full: the server's fault, try again later
-                    raise _unavailable(exc, self.key) from exc
+                spool_write(self._part, view[:take])
                 self._filled += take
                 view = view[take:]
                 if self._filled == self.part_size:
@@ -162,7 +159,7 @@ class S3ObjectWriter(ObjectWriter):
         are in flight, else the file of the first part to finish (a failed part fails
         here)."""
         if len(self._sending) < WRITER_PARTS_IN_FLIGHT:
-            return _part_file()
+            return spool_file()
         done, _ = wait(self._sending, return_when=FIRST_COMPLETED)
         future = next(iter(done))
         try:
@@ -214,8 +211,20 @@ class S3ObjectWriter(ObjectWriter):
         self._close_files()
 
 
-def _part_file() -> BinaryIO:
+def spool_file() -> BinaryIO:
+    """A temporary file for bytes on their way to storage (FILE_UPLOAD_TEMP_DIR): the
+    first chunk stays in memory, so a small body never touches the disk."""
     return tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR)
+
+
+def spool_write(spool: BinaryIO, data) -> None:
+    """Write to a spool file; a full temporary disk is the server's fault, and the client
+    may try again later (503), with nothing acknowledged."""
+    try:
+        spool.write(data)
+    except OSError as exc:
+        logger.warning("the temporary disk refused a write: %s", exc)
+        raise StorageUnavailable() from exc
 
 
 def _unavailable(exc: Exception, key: str) -> Exception:

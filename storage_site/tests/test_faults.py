@@ -150,58 +150,68 @@ def test_full_disk_refuses_the_upload_and_keeps_nothing(auth_client, user, setti
     assert_storage_invariants()
 
 
-def test_full_temporary_disk_refuses_the_chunk_and_keeps_nothing(auth_client, user, settings, monkeypatch):
+class TemporaryDisk:
+    """The server's temporary disk, full until `full` is set False; `opened` lists the
+    spool files made meanwhile."""
+
+    def __init__(self):
+        self.full = True
+        self.opened = []
+
+
+@pytest.fixture
+def temporary_disk(settings, monkeypatch) -> TemporaryDisk:
+    """With S3, bytes pass through spool files (storage.spool_file) on their way: the
+    first megabyte is held in memory, past it the file rolls over to the temporary disk."""
     if settings.STORAGE_BACKEND != "s3":
-        pytest.skip("with S3 a chunk is spooled to the server's temporary disk before it goes to S3")
-    from files.services import upload_sessions
+        pytest.skip("only S3 uploads pass through the server's temporary disk")
+    disk, real_spool_file = TemporaryDisk(), storage.spool_file
 
-    class FullDisk:
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
+    def spool_file():
+        spool = real_spool_file()
+        real_rollover = spool.rollover
 
-        def close(self):
-            pass
+        def rollover():
+            if disk.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_rollover()
 
+        spool.rollover = rollover
+        disk.opened.append(spool)
+        return spool
+
+    monkeypatch.setattr(storage, "spool_file", spool_file)
+    return disk
+
+
+def test_full_temporary_disk_refuses_the_chunk_and_keeps_nothing(auth_client, user, temporary_disk):
+    chunk, last = os.urandom(2 * 1024 * 1024), b"b" * 10
     upload_id = init(auth_client, total=2)["upload_id"]
     before = _state()
-    with monkeypatch.context() as patched:
-        patched.setattr(upload_sessions, "_spool_file", FullDisk)
-        assert send(auth_client, upload_id, 1, b"a" * 1000, expect=503)["code"] == "STORAGE_UNAVAILABLE"
+    assert send(auth_client, upload_id, 1, chunk, expect=503)["code"] == "STORAGE_UNAVAILABLE"
+    assert temporary_disk.opened and all(spool.closed for spool in temporary_disk.opened)
     assert not UploadSession.objects.get(uuid=upload_id).parts.exists()
     assert _state() == before
 
-    send(auth_client, upload_id, 1, b"a" * 1000)  # the disk has room again: the resend is taken
-    send(auth_client, upload_id, 2, b"b" * 10)
+    temporary_disk.full = False  # room again: the resend is taken
+    send(auth_client, upload_id, 1, chunk)
+    send(auth_client, upload_id, 2, last)
     file_pk = complete(auth_client, upload_id)["file_id"]
-    assert download(auth_client, str(Node.objects.get(pk=file_pk).uuid)) == b"a" * 1000 + b"b" * 10
-    assert_storage_invariants(files_ok=[(user, file_pk, sha(b"a" * 1000 + b"b" * 10))])
+    assert download(auth_client, str(Node.objects.get(pk=file_pk).uuid)) == chunk + last
+    assert_storage_invariants(files_ok=[(user, file_pk, sha(chunk + last))])
 
 
-def test_full_temporary_disk_refuses_an_upload_to_s3_and_keeps_nothing(auth_client, user, settings,
-                                                                       monkeypatch):
-    if settings.STORAGE_BACKEND != "s3":
-        pytest.skip("with S3 the parts of an upload are spooled to the server's temporary disk")
-    real_part_file = storage._part_file
-    opened = []
-
-    def part_file_on_a_disk_that_fills():
-        # The first megabyte is taken in memory; past it the file rolls over to the disk, which is full.
-        part = real_part_file()
-        opened.append(part)
-        part.rollover = lambda: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
-        return part
-
+def test_full_temporary_disk_refuses_an_upload_and_keeps_nothing(auth_client, user, temporary_disk):
     content = os.urandom(3 * 1024 * 1024)
     before = _state()
-    with monkeypatch.context() as patched:
-        patched.setattr(storage, "_part_file", part_file_on_a_disk_that_fills)
-        body = upload(auth_client, "big.bin", content, expect=503)
+    body = upload(auth_client, "big.bin", content, expect=503)
     assert body["error"]["code"] == "STORAGE_UNAVAILABLE"
-    assert opened and all(part.closed for part in opened)
+    assert temporary_disk.opened and all(spool.closed for spool in temporary_disk.opened)
     assert _state() == before
     assert_storage_invariants()
 
-    file_id = upload(auth_client, "big.bin", content)["id"]  # room again: the same upload is taken
+    temporary_disk.full = False  # room again: the same upload is taken
+    file_id = upload(auth_client, "big.bin", content)["id"]
     assert download(auth_client, file_id) == content
 
 

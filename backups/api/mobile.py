@@ -1,4 +1,4 @@
-"""MegaVault mobile API (seed 001): device sign-in and refresh, device management
+"""MegaVault mobile API: device sign-in and refresh, device management
 and push registration. Sign-in answers keep the seed's top-level shape
 (`user`, `tokens`, `device`, `syncData`); the rest use `{"success": true, "data": ...}`.
 Errors are the primary envelope."""

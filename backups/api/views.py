@@ -1,4 +1,4 @@
-"""LayoodStorage auto-backup API (seed 000): devices, backup sessions, uploads with
+"""LayoodStorage auto-backup API: devices, backup sessions, uploads with
 one recorded outcome per file, de-duplication, analytics, contacts; and the admin
 backup overview. Primary envelope throughout."""
 

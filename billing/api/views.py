@@ -1,4 +1,4 @@
-"""LayoodStorage payment API (seed 000, "Payment System"): plans, Razorpay orders,
+"""LayoodStorage payment API: plans, Razorpay orders,
 payment verification, the Razorpay webhook, subscription status and history."""
 
 from django.conf import settings

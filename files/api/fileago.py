@@ -1,4 +1,4 @@
-"""FileAgo node API (seed 004): `/api/nodes/<NODE>...` and `/upload/<token>`.
+"""FileAgo node API: `/api/nodes/<NODE>...` and `/upload/<token>`.
 
 Shapes only: what a NODE names, who may reach it and every rule live in
 `files.services.fileago`. Errors render as `{"status": "error", "msg": ...}`.

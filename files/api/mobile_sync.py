@@ -1,5 +1,4 @@
-"""MegaVault delta sync and offline work (seed 001, "File Synchronization" and
-"Offline Support"): sync/status, sync/files, conflicts/resolve, queue/add.
+"""MegaVault delta sync and offline work: sync/status, sync/files, conflicts/resolve, queue/add.
 
 A thin door onto `services/sync/`. Uploads a sync asks for go through the MegaVault
 chunk door (`/api/mobile/upload/chunk`, then `/api/mobile/upload/complete`), as

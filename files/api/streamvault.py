@@ -1,4 +1,4 @@
-"""StreamVault v3/v4 file and folder API (seed 003), over the same core.
+"""StreamVault v3/v4 file and folder API, over the same core.
 
 Tokens are capabilities: reading a folder or file by its token needs no account
 (that is what the QR code is for); every change needs the owner's JWT. Ids are

@@ -1,4 +1,4 @@
-"""StreamVault chunk upload (seed 003): chunk_init, chunk_upload, chunk_complete,
+"""StreamVault chunk upload: chunk_init, chunk_upload, chunk_complete,
 plus chunk_status so a client can always ask what the server holds. A thin door
 onto the upload engine (`services/upload_sessions.py`)."""
 

@@ -38,7 +38,7 @@ public_routes = [
          name="public-download"),
 ]
 
-# StreamVault v3/v4 file and folder routes (seed 003).
+# StreamVault v3/v4 file and folder routes.
 streamvault_routes = [
     path("storage/api/v3/chunk_init/", streamvault_chunks.ChunkInitView.as_view(), name="sv-chunk-init"),
     path("storage/api/v3/chunk_upload/", streamvault_chunks.ChunkUploadView.as_view(), name="sv-chunk-upload"),
@@ -62,7 +62,7 @@ streamvault_routes = [
     path("api/v4/folders/<str:pk>/delete/", streamvault.V4FolderDeleteView.as_view(), name="sv4-folder-delete"),
 ]
 
-# FileAgo node routes (seed 004).
+# FileAgo node routes.
 fileago_routes = [
     path("api/nodes/<str:node>", fileago.NodeView.as_view(), name="fa-node"),
     path("api/nodes/<str:node>/dirlist", fileago.DirlistView.as_view(), name="fa-dirlist"),
@@ -75,7 +75,7 @@ fileago_routes = [
 # Chunked-upload front doors onto the upload engine (services/upload_sessions.py).
 chunked_routes = megavault.urls + bulk.urls + tus.urls
 
-# MegaVault delta sync, conflicts and the offline queue (seed 001).
+# MegaVault delta sync, conflicts and the offline queue.
 sync_routes = mobile_sync.urls
 
 urlpatterns = primary + public_routes + streamvault_routes + fileago_routes + chunked_routes + sync_routes

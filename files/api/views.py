@@ -1,4 +1,4 @@
-"""LayoodStorage file API (seed 000): upload, list, download, delete, search,
+"""LayoodStorage file API: upload, list, download, delete, search,
 share, info; plus the operations users expect (rename, move, copy, star,
 versions, trash, usage), all with the primary envelope."""
 

@@ -1,4 +1,4 @@
-"""FileAgo's view of the tree (seed 004): what a NODE in a URL names, what a folder
+"""FileAgo's view of the tree: what a NODE in a URL names, what a folder
 lists, and the actions of `POST /api/nodes/<NODE>`.
 
 A NODE is a node UUID, or a special folder (`home`, `incoming`, `trash`,

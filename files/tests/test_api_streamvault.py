@@ -1,4 +1,4 @@
-"""StreamVault v3/v4 files and folders (seed 003) through HTTP, and across dialects."""
+"""StreamVault v3/v4 files and folders through HTTP, and across dialects."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile

@@ -1,4 +1,4 @@
-"""MegaVault background upload (seed 001) through HTTP, as a phone would use it:
+"""MegaVault background upload through HTTP, as a phone would use it:
 init → chunks → progress → complete, on the local and the S3 backend."""
 
 import os

@@ -1,4 +1,4 @@
-"""LayoodStorage folder API (seed 000): create, tree, delete; plus contents,
+"""LayoodStorage folder API: create, tree, delete; plus contents,
 rename, move and star."""
 
 from drf_spectacular.types import OpenApiTypes

@@ -1,4 +1,4 @@
-"""LayoodStorage preview API (seed 000, "File Preview System"): generate, fetch,
+"""LayoodStorage preview API: generate, fetch,
 describe and batch-generate previews of the user's own files, and the admins'
 preview analytics. Another user's file is a 404 on every route."""
 

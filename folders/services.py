@@ -292,7 +292,7 @@ def node_trash(*, node: Node) -> None:
     if node.is_root:
         raise InvalidMove("A top-level folder cannot be deleted.")
     batch, now = uuid.uuid4(), timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         Node.objects.subtree(node).live().update(trashed_at=now, trash_batch=batch, trash_origin=False)
         Node.objects.filter(pk=node.pk).update(trash_origin=True)
         node.refresh_from_db()
@@ -304,7 +304,7 @@ def node_restore(*, node: Node) -> Node:
     under a free name if the old one was taken meanwhile."""
     if node.trashed_at is None or not node.trash_origin:
         raise NotFound("Not in the trash.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         parent = Node.objects.select_for_update().filter(pk=node.parent_id, trashed_at__isnull=True).first()
         if parent is None:
             parent = home_get(user=node.owner)

@@ -29,7 +29,7 @@ TAGS = ["billing"]
 
 
 def _payment_input(serializer_class, data) -> dict:
-    """Bad payment input is INVALID_PAYMENT_REQUEST, the seed's code."""
+    """Bad payment input is INVALID_PAYMENT_REQUEST, LayoodStorage's code."""
     payload = serializer_class(data=data)
     if not payload.is_valid():
         errors = payload.errors

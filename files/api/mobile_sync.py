@@ -305,7 +305,7 @@ class SyncStatusView(PrimaryView):
         parameters=[
             OpenApiParameter("syncToken", OpenApiTypes.STR, description="`nextSyncToken` of the last answer."),
             OpenApiParameter("lastSync", OpenApiTypes.DATETIME,
-                             description="Accepted for the seed's clients but never used as a cursor: without a "
+                             description="Accepted for MegaVault clients but never used as a cursor: without a "
                                          "token the answer is a full listing."),
             OpenApiParameter("limit", OpenApiTypes.INT,
                              description=f"Journal rows (or listed entries) per page, 1-{delta.PAGE_MAX}, "

@@ -6,6 +6,7 @@ integer primary keys in v3 and UUIDs in v4, as StreamVault clients expect.
 """
 
 from django.http import Http404, StreamingHttpResponse
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -303,3 +304,22 @@ class V4FolderDeleteView(StreamVaultView):
         tree.node_trash(node=_owned(request, uuid=pk, kind=NodeKind.FOLDER))
         return Response({"message": "Папка и все вложения успешно удалены"})
 
+
+urls = [
+    path("storage/api/v3/folders/", FolderCreateView.as_view(), name="sv-folder-create"),
+    path("storage/api/v3/folders/update/", FolderUpdateView.as_view(), name="sv-folder-update"),
+    path("storage/api/v3/folders/<str:token>/", FolderByTokenView.as_view(), name="sv-folder"),
+    path("storage/api/v3/files/replace/<str:id>/", FileReplaceView.as_view(), name="sv-file-replace"),
+    path("storage/api/v3/files/<str:token>/", FileByTokenView.as_view(), name="sv-file"),
+    path("storage/api/v3/files/<str:token>/download/", FileByTokenDownloadView.as_view(),
+         name="sv-file-download"),
+    path("storage/api/v3/files_move/", FileMoveView.as_view(), name="sv-file-move"),
+    path("storage/api/v3/all_files/", AllFilesView.as_view(), name="sv-all-files"),
+    path("storage/api/v3/qr/<str:token>/", QrView.as_view(), name="sv-qr"),
+    path("storage/api/v3/tokens/rotate/", TokenRotateView.as_view(), name="sv-token-rotate"),
+    path("storage/media/qr/<str:name>.png", QrImageView.as_view(), name="sv-qr-image"),
+    path("api/v4/files/<str:pk>/update/", V4FileUpdateView.as_view(), name="sv4-file-update"),
+    path("api/v4/files/<str:pk>/delete/", V4FileDeleteView.as_view(), name="sv4-file-delete"),
+    path("api/v4/folders/<str:pk>/update/", V4FolderUpdateView.as_view(), name="sv4-folder-update"),
+    path("api/v4/folders/<str:pk>/delete/", V4FolderDeleteView.as_view(), name="sv4-folder-delete"),
+]

@@ -7,6 +7,7 @@ from datetime import timezone as dt_timezone
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django_filters import rest_framework as filters
+from django.urls import path
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -426,3 +427,28 @@ class FolderCopyView(PrimaryView):
                                name=payload.validated_data.get("name"), policy=payload.validated_data["onConflict"])
         return ok(_render(request, node), status=201)
 
+
+urls = [
+    path("api/files/upload", FileUploadView.as_view(), name="upload"),
+    path("api/files/list", FileListView.as_view(), name="list"),
+    path("api/files/<str:id>/download", FileDownloadView.as_view(), name="download"),
+    path("api/files/<str:id>/delete", FileDeleteView.as_view(), name="delete"),
+    path("api/files/<str:id>/info", FileInfoView.as_view(), name="info"),
+    path("api/files/<str:id>/share", FileShareView.as_view(), name="share"),
+    path("api/files/<str:id>/rename", FileRenameView.as_view(), name="rename"),
+    path("api/files/<str:id>/move", FileMoveView.as_view(), name="move"),
+    path("api/files/<str:id>/copy", FileCopyView.as_view(), name="copy"),
+    path("api/files/<str:id>/star", FileStarView.as_view(), name="star"),
+    path("api/files/<str:id>/versions", VersionListView.as_view(), name="versions"),
+    path("api/files/<str:id>/versions/<str:number>/download", VersionDownloadView.as_view(),
+         name="version-download"),
+    path("api/files/<str:id>/versions/<str:number>/restore", VersionRestoreView.as_view(),
+         name="version-restore"),
+    path("api/folders/<str:id>/copy", FolderCopyView.as_view(), name="folder-copy"),
+    path("api/search", SearchView.as_view(), name="search"),
+    path("api/shares/<str:share_id>", ShareDetailView.as_view(), name="share-detail"),
+    path("api/trash", TrashListView.as_view(), name="trash"),
+    path("api/trash/<str:node_id>/restore", TrashRestoreView.as_view(), name="trash-restore"),
+    path("api/trash/<str:node_id>", TrashPurgeView.as_view(), name="trash-purge"),
+    path("api/user/storage-stats", StorageStatsView.as_view(), name="storage-stats"),
+]

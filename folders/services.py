@@ -17,10 +17,9 @@ from django.utils import timezone
 from storage_site.core.exceptions import InvalidMove, InvalidName, NameConflict, NotFound
 
 from .models import Change, ChangeAction, Node, NodeKind, Special, Star
-from .selectors import breadcrumbs, folder_get_or_home, node_by_token, node_get  # noqa: F401
-
 # Reads live in `selectors`; these four are imported here too because code that predates
 # the move (the upload doors) still calls them as `services.*`.
+from .selectors import breadcrumbs, folder_get_or_home, node_by_token, node_get  # noqa: F401
 
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 64

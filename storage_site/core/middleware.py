@@ -6,10 +6,11 @@ import re
 import time
 import uuid
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 
 from . import inputs
-from .exceptions import ApplicationError, render_error
+from .exceptions import ApplicationError, _as_application_error, render_error
 from .logging import REQUEST_ID_HEADER, request_id_var
 
 logger = logging.getLogger("stratus.request")
@@ -69,7 +70,8 @@ class InputCheckMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         try:
             _request_check(request, [*view_args, *view_kwargs.values()])
-        except ApplicationError as error:
+        except (ApplicationError, SuspiciousOperation) as exc:  # a query string of too many fields, too
+            error = _as_application_error(exc)
             view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
             dialect = getattr(view_class, "error_dialect", "primary")
             return JsonResponse(render_error(error, dialect), status=error.status_code)

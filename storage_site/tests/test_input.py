@@ -250,3 +250,9 @@ def test_every_integer_input_of_the_schema_is_bounded(api_client):
             for media, content in operation.get("requestBody", {}).get("content", {}).items():
                 visit(content.get("schema", {}), f"{method.upper()} {path} body")
     assert unbounded == [], "\n".join(sorted(set(unbounded)))
+
+
+def test_a_query_string_of_too_many_fields_is_400_in_the_api_shape(auth_client):
+    query = "&".join(f"f{n}=x" for n in range(1500))
+    _primary(auth_client.get(f"/api/files/list?{query}"), "MALFORMED_REQUEST")
+    _fileago(auth_client.get(f"/api/nodes/root/dirlist?{query}"))

@@ -2,12 +2,12 @@
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from storage_site.core.api import FileAgoView, LenientJSONParser, client_ip, user_agent
+from storage_site.core.parsers import JSONParser, MultiPartParser
 
 from .. import services
 from ..models import Client

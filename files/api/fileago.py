@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -19,6 +18,9 @@ from accounts.authentication import SessionJWTAuthentication
 from accounts.models import User
 from storage_site.core.api import FileAgoView, LenientJSONParser
 from storage_site.core.exceptions import TokenInvalid
+from storage_site.core.inputs import INT32_MAX, int_parse
+from storage_site.core.parsers import JSONParser, MultiPartParser
+from storage_site.core.fields import int_schema
 
 from ..services import fileago, upload_tokens, versions
 from . import downloads
@@ -210,14 +212,16 @@ class DownloadView(FileAgoView):
     @extend_schema(tags=["fileago"], summary="Download a file (FileAgo)",
                    parameters=[NODE, OpenApiParameter("fileaccesskey", str, description=(
                        "The `fileaccesskey` from `POST /auth`; or send the Bearer token instead.")),
-                               OpenApiParameter("revision", int, description="A version number; default current.")],
+                               OpenApiParameter("revision", int_schema(max_value=INT32_MAX), description="A version number; default current.")],
                    description="Streams the file. `Range` gives 206; `ETag` is the SHA-256.",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY, 304: None, 416: None,
                               **ERRORS})
     def get(self, request, node):
         target = fileago.file_of(fileago.place_get(user=request.user, ref=node))
-        version = versions.version_get(node=target, number=request.query_params.get("revision") or target.version)
+        revision = request.query_params.get("revision")
+        number = int_parse(revision, name="revision", max_value=INT32_MAX) if revision else target.version
+        version = versions.version_get(node=target, number=number)
         return downloads.stream_version(request, version, name=target.name)
 
 

@@ -395,7 +395,7 @@ def test_download_errors(auth_client, api_client, user, other_user):
     _error(api_client.get(f"/api/nodes/{folder}/download?{key}"), 400)
     _error(api_client.get(f"/api/nodes/trash/download?{key}"), 400)
     _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=9"), 404)
-    _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=x"), 404)
+    _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=x"), 400)  # not a number: malformed
     # A fileaccesskey opens downloads only.
     _error(api_client.get(f"/api/nodes/{file_id}?{key}"), 401)
 

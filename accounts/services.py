@@ -223,13 +223,19 @@ def otp_verify(*, phone: str, code: str, ip_address: str | None, user_agent: str
     )
     if challenge is None:
         raise InvalidOtp("No valid code for this number. Request a new one.")
-    if challenge.failed_attempts >= settings.OTP_MAX_ATTEMPTS:
+    # The attempt is counted before the code is compared, in one conditional UPDATE: of
+    # any number of parallel requests, at most OTP_MAX_ATTEMPTS get to compare.
+    counted = OtpChallenge.objects.filter(
+        pk=challenge.pk, consumed_at__isnull=True, failed_attempts__lt=settings.OTP_MAX_ATTEMPTS,
+    ).update(failed_attempts=F("failed_attempts") + 1)
+    if not counted:
         raise TooManyAttempts("Too many wrong codes. Request a new one.", retry_after=1)
     if not hmac.compare_digest(challenge.code_hash, _otp_hash(str(challenge.pk), code)):
-        OtpChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
         raise InvalidOtp()
-    # Single use, even under two simultaneous requests with the right code.
-    consumed = OtpChallenge.objects.filter(pk=challenge.pk, consumed_at__isnull=True).update(consumed_at=now)
+    # Single use, even under two simultaneous requests with the right code; the right
+    # code's attempt is not a failure.
+    consumed = OtpChallenge.objects.filter(pk=challenge.pk, consumed_at__isnull=True).update(
+        consumed_at=now, failed_attempts=F("failed_attempts") - 1)
     if not consumed:
         raise InvalidOtp()
     user = _user_for_phone(phone)

@@ -41,6 +41,7 @@ class SignIn:
     access: str
     refresh: str
     expires_in: int  # seconds the access token is valid
+    fileaccesskey: str = ""  # FileAgo sign-ins only: see fileaccesskey_user
 
 
 # --- phones -------------------------------------------------------------------
@@ -98,9 +99,30 @@ def _sign_in(user: User, *, client: str, ip_address: str | None, user_agent: str
             expires_at=timezone.now() + settings.SESSION_LIFETIME,
             device_id=device_id or "",
         )
+        fileaccesskey = ""
+        if client == Client.FILEAGO:
+            fileaccesskey = secrets.token_urlsafe(32)
+            session.fileaccesskey_hash = _fileaccesskey_hash(fileaccesskey)
         access, refresh = _issue(session)
         session.save()
-    return SignIn(user, session, access, refresh, int(_access_lifetime(session).total_seconds()))
+    return SignIn(user, session, access, refresh, int(_access_lifetime(session).total_seconds()), fileaccesskey)
+
+
+def _fileaccesskey_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def fileaccesskey_user(*, key: str) -> User | None:
+    """The user a FileAgo `fileaccesskey` signs in, or None. A key belongs to the session
+    its `POST /auth` made: logout, any revocation (all sessions, deactivation, an admin)
+    and the session's expiry end it, and every sign-in hands out a new one."""
+    if not key:
+        return None
+    session = (AuthSession.objects.live().select_related("user")
+               .filter(fileaccesskey_hash=_fileaccesskey_hash(key)).first())
+    if session is None or not session.user.is_active or session.user.is_group_account:
+        return None
+    return session.user
 
 
 def session_refresh(*, refresh_token: str, device_id: str | None = None) -> SignIn:

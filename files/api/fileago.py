@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.authentication import SessionJWTAuthentication
-from accounts.models import User
+from accounts import services as account_services
 from storage_site.core.api import FileAgoView, LenientJSONParser
 from storage_site.core.exceptions import TokenInvalid
 
@@ -180,13 +180,14 @@ class UploadView(FileAgoView):
 
 class FileAccessKeyAuthentication(BaseAuthentication):
     """`?fileaccesskey=` (from `POST /auth`) signs a download in, so a plain link works
-    in a browser or player; without it the Bearer token is used."""
+    in a browser or player, while the session of that sign-in lives; without it the
+    Bearer token is used."""
 
     def authenticate(self, request):
         key = request.query_params.get("fileaccesskey")
         if key is None:
             return None
-        user = User.objects.filter(fileaccesskey=key, is_active=True, is_group_account=False).first() if key else None
+        user = account_services.fileaccesskey_user(key=key)
         if user is None:
             raise TokenInvalid("Invalid fileaccesskey.")
         return user, None

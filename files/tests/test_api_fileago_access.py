@@ -45,7 +45,7 @@ def victim(auth_client):
     return {"folder": folder, "file": file_id}
 
 
-def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_client, user, api_client):
+def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_client, user, other_user, api_client):
     mine = new_dir(other_client, "Mine")
     my_file = fa_upload(other_client, mine, "mine.txt", b"mine")
     before = _snapshot()
@@ -64,10 +64,7 @@ def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_cli
         for body in ({"copy_to": node}, {"move_to": node}):
             _not_found(other_client.post(f"/api/nodes/{my_file}", body, format="json"))
     # Their fileaccesskey opens nothing of the first user either.
-    other = other_client.get("/api/nodes/home").json()["data"]["owner_uuid"]
-    from accounts.models import User
-
-    key = User.objects.get(uuid=other).fileaccesskey
+    key = fa_client(other_user)[1]["fileaccesskey"]
     _not_found(api_client.get(f"/api/nodes/{victim['file']}/download?fileaccesskey={key}"))
     assert _snapshot() == before
     assert details(auth_client, victim["file"])["name"] == "secret.txt"

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from folders.models import Node
@@ -106,11 +106,43 @@ def share_authorize(*, link: ShareLink, grant: str | None) -> None:
         raise ApplicationError("The grant is no longer valid.", code="SHARE_PASSWORD_REQUIRED", status_code=401)
 
 
-def share_count_download(*, link: ShareLink) -> None:
-    """Count one download, atomically refusing past the limit."""
-    counted = ShareLink.objects.filter(
-        Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")),
-        pk=link.pk, revoked_at__isnull=True,
-    ).update(download_count=F("download_count") + 1)
-    if not counted:
+def share_download_charge(*, link: ShareLink, response, size: int):
+    """Charge one answer of a public download against the link's limits, before any of
+    its body goes out, and return the response to send.
+
+    An answer that carries byte 0 begins a download (`download_count`, at most
+    `max_downloads`). Every answer, ranges included, adds its bytes to `bytes_served`,
+    which may not pass size x `max_downloads`: however a client slices the file, a
+    limited link never serves more than its downloads' worth. Both are checked and
+    counted in one conditional UPDATE, so parallel requests cannot pass the limit. The
+    part of a body never handed to the server (the client went away) is given back when
+    the response closes, so a broken-off download resumes with a Range from there; what
+    was handed over but lost on the way stays charged."""
+    if response.status_code not in (200, 206):
+        return response  # 304, 416: no body
+    length = int(response["Content-Length"])
+    starts = response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-")
+    within = Q(max_downloads__isnull=True) | Q(bytes_served__lte=Value(size) * F("max_downloads") - length)
+    if starts:
+        within &= Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads"))
+    charged = ShareLink.objects.filter(within, pk=link.pk, revoked_at__isnull=True).update(
+        bytes_served=F("bytes_served") + length, download_count=F("download_count") + (1 if starts else 0))
+    if not charged:
         raise ShareGone()
+    if link.max_downloads is not None and length:
+        # Streams through Python rather than sendfile(2), to know what went out.
+        response.streaming_content = _give_back_unsent(response.streaming_content, link_id=link.pk, length=length)
+    return response
+
+
+def _give_back_unsent(body, *, link_id: int, length: int):
+    sent = 0
+    try:
+        for chunk in body:
+            # Counted when handed to the server, not when the client confirms it (nothing
+            # does): otherwise every broken-off answer would be one chunk for free.
+            sent += len(chunk)
+            yield chunk
+    finally:
+        if sent < length:
+            ShareLink.objects.filter(pk=link_id).update(bytes_served=F("bytes_served") - (length - sent))

@@ -76,6 +76,22 @@ class Gunicorn:
                 self.process.kill()
                 self.process.wait()
 
+    def sign_up(self, name: str) -> "requests.Session":
+        """A new user of this server, registered and signed in over HTTP (StreamVault's
+        register and login): a session carrying its Bearer token."""
+        import requests
+
+        password = "server-test-password-1"
+        http = requests.Session()
+        resp = http.post(f"{self.url}/storage/api/v5/register/", timeout=60,
+                         json={"email": f"{name}@example.com", "username": name, "password": password})
+        assert resp.status_code == 201, resp.text
+        resp = http.post(f"{self.url}/storage/api/v5/login/", json={"email": f"{name}@example.com",
+                                                                    "password": password}, timeout=60)
+        assert resp.status_code == 200, resp.text
+        http.headers["Authorization"] = f"Bearer {resp.json()['access']}"
+        return http
+
     def whatsapp(self, phone: str) -> list[dict]:
         path = self.data_dir / "whatsapp.jsonl"
         lines = path.read_text().splitlines() if path.exists() else []

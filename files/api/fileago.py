@@ -49,7 +49,8 @@ class NodeActionSerializer(serializers.Serializer):
     copy_to = serializers.CharField(required=False, help_text="Copy into this folder (a NODE).")
     move_to = serializers.CharField(required=False, help_text="Move into this folder (a NODE).")
     share_copy_with = serializers.ListField(required=False, child=serializers.JSONField(), help_text=(
-        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota."))
+        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota. Only groups "
+        "you belong to and their members (anyone else is 404, as an unknown UUID)."))
 
     def to_internal_value(self, data):
         given = [name for name in fileago.ACTIONS if hasattr(data, "keys") and name in data]

@@ -660,6 +660,14 @@ def test_other_user_sees_the_same_404_as_for_a_missing_link(other_client, auth_c
     assert theirs.json() == missing.json()
 
 
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request: its connection closes
+def test_an_answer_whose_body_never_started_is_given_back(api_client, auth_client, file):
+    link = share(auth_client, file["id"], maxDownloads=1)
+    fetch(api_client, link["token"]).close()  # the client left before any of the body
+    assert content(fetch(api_client, link["token"])) == DATA
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=1-"), 410, "SHARE_EXPIRED")
+
+
 def test_answers_without_byte_zero_do_not_begin_a_download(api_client, auth_client, file):
     link = share(auth_client, file["id"], maxDownloads=1)
     first = fetch(api_client, link["token"], HTTP_RANGE="bytes=5-")

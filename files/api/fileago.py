@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.authentication import SessionJWTAuthentication
-from accounts.models import User
+from accounts import services as account_services
 from storage_site.core.api import FileAgoView, LenientJSONParser
 from storage_site.core.exceptions import TokenInvalid
 from storage_site.core.inputs import INT32_MAX, int_parse
@@ -52,7 +52,8 @@ class NodeActionSerializer(serializers.Serializer):
     copy_to = serializers.CharField(required=False, help_text="Copy into this folder (a NODE).")
     move_to = serializers.CharField(required=False, help_text="Move into this folder (a NODE).")
     share_copy_with = serializers.ListField(required=False, child=serializers.JSONField(), help_text=(
-        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota."))
+        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota. Only groups "
+        "you belong to and their members (anyone else is 404, as an unknown UUID)."))
 
     def to_internal_value(self, data):
         given = [name for name in fileago.ACTIONS if hasattr(data, "keys") and name in data]
@@ -183,13 +184,14 @@ class UploadView(FileAgoView):
 
 class FileAccessKeyAuthentication(BaseAuthentication):
     """`?fileaccesskey=` (from `POST /auth`) signs a download in, so a plain link works
-    in a browser or player; without it the Bearer token is used."""
+    in a browser or player, while the session of that sign-in lives; without it the
+    Bearer token is used."""
 
     def authenticate(self, request):
         key = request.query_params.get("fileaccesskey")
         if key is None:
             return None
-        user = User.objects.filter(fileaccesskey=key, is_active=True, is_group_account=False).first() if key else None
+        user = account_services.fileaccesskey_user(key=key)
         if user is None:
             raise TokenInvalid("Invalid fileaccesskey.")
         return user, None

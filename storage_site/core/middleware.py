@@ -1,9 +1,12 @@
-"""Request ids and one access-log line per request."""
+"""Request ids, one access-log line per request, and unknown hosts refused plainly."""
 
 import logging
 import re
 import time
 import uuid
+
+from django.core.exceptions import DisallowedHost
+from django.http import HttpResponseBadRequest
 
 from .logging import REQUEST_ID_HEADER, request_id_var
 
@@ -47,3 +50,18 @@ def _user_id(request) -> str | None:
     # request does not see, so only session (admin) users show here.
     user = getattr(request, "user", None)
     return str(user.uuid) if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+class AllowedHostMiddleware:
+    """A `Host` outside ALLOWED_HOSTS is a plain 400, with DEBUG on too: Django's debug page
+    for it lists settings and the environment, and a DNS-rebinding page could read it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return HttpResponseBadRequest(b"Bad Request (400): unknown host.\n", content_type="text/plain")
+        return self.get_response(request)

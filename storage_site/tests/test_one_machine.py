@@ -67,19 +67,12 @@ def _sign_in(base: str, name: str) -> dict:
 
 def _preview_info(base: str, headers: dict, file_id: str, *, until: tuple, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
-    asked = time.monotonic() + 5
     while True:
         resp = requests.get(f"{base}/api/files/{file_id}/preview-info", headers=headers, timeout=30)
         assert resp.status_code == 200, resp.text
         data = resp.json()["data"]
         if data["status"] in until or time.monotonic() > deadline:
             return data
-        if data["status"] == "none" and time.monotonic() > asked:
-            # The upload's own request for previews can meet SQLite's "database is locked" while
-            # the worker writes (a deferred transaction that must upgrade its lock: SQLite's
-            # immediate transactions, set in the DATABASES block, end that); a client asks again.
-            requests.post(f"{base}/api/files/{file_id}/generate-preview", headers=headers, json={}, timeout=30)
-            asked = time.monotonic() + 5
         time.sleep(0.3)
 
 

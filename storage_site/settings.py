@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "previews",
     "billing",
     "storage_site.dashboards",
+    "web",
 ]
 
 MIDDLEWARE = [

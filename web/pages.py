@@ -17,8 +17,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def harden(response):
     response.setdefault("Content-Security-Policy", CSP)
     response["X-Content-Type-Options"] = "nosniff"
-    # A share token in the address must never reach another site in a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # A share token in the address never reaches another site in a Referer. ("no-referrer"
+    # would also make the browser send `Origin: null` on our own forms, failing CSRF.)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Frame-Options"] = "DENY"
     response.setdefault("Cache-Control", "private, no-store")
     return response

@@ -69,7 +69,7 @@ def test_share_page_headers(auth_client, browser):
     assert resp["Content-Security-Policy"] == CSP
     assert "script-src 'self'" in CSP and "unsafe-inline" not in CSP
     assert resp["X-Content-Type-Options"] == "nosniff"
-    assert resp["Referrer-Policy"] == "no-referrer"
+    assert resp["Referrer-Policy"] == "same-origin"
     assert "no-store" in resp["Cache-Control"]
     assert "<script>" not in resp.content.decode()
 

@@ -8,6 +8,9 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const CHUNK = 8 * 1024 * 1024;
 const folderIds = new Map([["", zone.dataset.folder]]);
 let running = 0;
+// Uploads go one after another, in the order picked: each gets the whole connection,
+// and a folder's subfolders are made one at a time (never two racing for one name).
+let queue = Promise.resolve();
 
 function text(el, value) { el.textContent = value; }
 
@@ -74,9 +77,20 @@ function finished() {
   if (running === 0 && !list.querySelector(".error")) window.location.reload();
 }
 
-async function send(file, relativePath) {
+function send(file, relativePath) {
   const ui = row(relativePath || file.name);
   running += 1;
+  text(ui.status, "Waiting…");
+  const early = () => { ui.skipped = true; text(ui.status, "Cancelled"); ui.cancel.remove(); };
+  ui.cancel.addEventListener("click", early, { once: true });
+  queue = queue.then(() => new Promise((done) => {
+    ui.cancel.removeEventListener("click", early);
+    if (ui.skipped) { finished(); done(); return; }
+    transfer(file, relativePath, ui, done);
+  }));
+}
+
+async function transfer(file, relativePath, ui, done) {
   let folderId;
   try {
     const dir = relativePath && relativePath.includes("/") ? relativePath.slice(0, relativePath.lastIndexOf("/")) : "";
@@ -85,6 +99,7 @@ async function send(file, relativePath) {
     ui.status.className = "error";
     text(ui.status, error.message);
     finished();
+    done();
     return;
   }
   const started = Date.now();
@@ -111,12 +126,14 @@ async function send(file, relativePath) {
       ui.cancel.remove();
       ui.li.dataset.done = "1";
       finished();
+      done();
     },
     onError(error) {
       ui.status.className = "error";
       text(ui.status, reason(error));
       ui.cancel.remove();
       finished();
+      done();
     },
   });
   ui.cancel.addEventListener("click", () => {
@@ -125,6 +142,7 @@ async function send(file, relativePath) {
     ui.cancel.remove();
     ui.li.dataset.cancelled = "1";
     finished();
+    done();
   });
   const previous = await upload.findPreviousUploads();
   if (previous.length) {

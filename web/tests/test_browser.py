@@ -152,7 +152,6 @@ def test_rename_move_trash_restore(new_page, user, shot):
     tree.folder_create(user=user, parent=tree.home_get(user=user), name="Archive")
     page = new_page()
     sign_in(page, user)
-    shot(page, "drive-desktop")
     page.get_by_role("link", name="draft.txt").click()
     page.fill("#rename", "final.txt")
     page.get_by_role("button", name="Rename", exact=True).click()
@@ -174,9 +173,27 @@ def test_rename_move_trash_restore(new_page, user, shot):
     assert row(page, "final.txt").is_visible()
 
 
-def test_drive_on_a_phone_screen(new_page, user, shot):
-    for n in range(5):
-        put(user, f"photo-{n}.txt", b"x" * (n + 1) * 1000)
+def _png(color) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
+    home = tree.home_get(user=user)
+    for name in ("Documents", "Photos"):
+        tree.folder_create(user=user, parent=home, name=name)
+    put(user, "sunset.png", _png((230, 120, 40)))
+    put(user, "lake.png", _png((40, 110, 200)))
+    for n in range(3):
+        put(user, f"notes-{n}.txt", b"x" * (n + 1) * 1000)
+    desktop = new_page(DESKTOP)
+    sign_in(desktop, user)
+    desktop.wait_for_function("() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth)")
+    assert desktop.locator("img.thumb").count() == 2  # the preview service's thumbnails
+    shot(desktop, "drive-desktop")
     page = new_page(PHONE)
     sign_in(page, user)
     shot(page, "drive-phone")

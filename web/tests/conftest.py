@@ -47,8 +47,9 @@ def new_page(chromium, live_server):
     contexts = []
     problems = []
 
-    def make(viewport=DESKTOP):
-        context = chromium.new_context(viewport=viewport, base_url=live_server.url, accept_downloads=True)
+    def make(viewport=DESKTOP, color_scheme="light"):
+        context = chromium.new_context(viewport=viewport, base_url=live_server.url, accept_downloads=True,
+                                       color_scheme=color_scheme)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -123,6 +123,44 @@ def test_20_mib_upload_cut_and_resumed_keeps_every_byte(new_page, user, tmp_path
     assert user.storage_reserved == 0
 
 
+def test_over_quota_is_explained_and_nothing_is_kept(new_page, user, tmp_path):
+    user.storage_quota = 10_000
+    user.save(update_fields=["storage_quota"])
+    source = tmp_path / "too-big.bin"
+    source.write_bytes(os.urandom(50_000))
+    page = new_page()
+    sign_in(page, user)
+    page.set_input_files("#pick-files", str(source))
+    error = page.locator("#uploads .error")
+    error.wait_for()
+    assert error.inner_text().startswith("Not enough storage left for this file (48.8 KB)")
+    assert not Node.objects.filter(owner=user, name="too-big.bin").exists()
+    user.refresh_from_db()
+    assert user.storage_reserved == 0 and user.storage_used == 0
+
+
+def test_cancel_releases_the_upload(new_page, user, tmp_path):
+    source = tmp_path / "cancel-me.bin"
+    source.write_bytes(os.urandom(12 * MiB))
+    page = new_page()
+    sign_in(page, user)
+    # Every chunk after the first fails, so the upload is still going when Cancel is pressed.
+    page.route("**/api/tus/**", lambda route: route.abort("connectionreset")
+               if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0"
+               else route.continue_())
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_function("() => document.querySelector('#uploads progress')?.value > 0")
+    user.refresh_from_db()
+    assert user.storage_reserved == 12 * MiB  # held for the whole file from the start
+    with page.expect_response(lambda r: r.request.method == "DELETE" and "/api/tus/" in r.url) as terminate:
+        page.get_by_role("button", name="Cancel upload of cancel-me.bin").click()
+    assert terminate.value.status == 204  # a tus termination
+    page.get_by_text("Cancelled", exact=True).wait_for()
+    user.refresh_from_db()
+    assert user.storage_reserved == 0
+    assert not Node.objects.filter(owner=user, name="cancel-me.bin").exists()
+
+
 def test_folder_upload_keeps_its_tree(new_page, user, tmp_path):
     top = tmp_path / "trip"
     (top / "day1").mkdir(parents=True)
@@ -194,6 +232,10 @@ def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
     desktop.wait_for_function("() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth)")
     assert desktop.locator("img.thumb").count() == 2  # the preview service's thumbnails
     shot(desktop, "drive-desktop")
+    dark = new_page(DESKTOP, color_scheme="dark")
+    sign_in(dark, user)
+    assert dark.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(17, 20, 24)"
+    shot(dark, "drive-desktop-dark")
     page = new_page(PHONE)
     sign_in(page, user)
     shot(page, "drive-phone")

@@ -8,6 +8,7 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const CHUNK = 8 * 1024 * 1024;
 const folderIds = new Map([["", zone.dataset.folder]]);
 let running = 0;
+let completed = 0;
 // Uploads go one after another, in the order picked: each gets the whole connection,
 // and a folder's subfolders are made one at a time (never two racing for one name).
 let queue = Promise.resolve();
@@ -41,11 +42,14 @@ async function folderFor(path) {
 }
 
 // The server's own words for a refused upload (over quota, a bad name...).
-function reason(error) {
+function reason(error, file) {
   const resp = error.originalResponse;
   if (resp) {
     try {
       const body = JSON.parse(resp.getBody());
+      if (body.error && body.error.code === "STORAGE_QUOTA_EXCEEDED") {
+        return `Not enough storage left for this file (${size(file.size)}): ${body.error.message}`;
+      }
       if (body.error && body.error.message) return body.error.message;
     } catch { /* not JSON */ }
     if (resp.getStatus() === 413) return "Not enough storage left for this file.";
@@ -72,9 +76,10 @@ function row(name) {
   return { li, status, bar, cancel };
 }
 
+// Once nothing is left to send, show the new files (unless an error needs reading).
 function finished() {
   running -= 1;
-  if (running === 0 && !list.querySelector(".error")) window.location.reload();
+  if (running === 0 && completed > 0 && !list.querySelector(".error")) window.location.reload();
 }
 
 function send(file, relativePath) {
@@ -125,21 +130,27 @@ async function transfer(file, relativePath, ui, done) {
       text(ui.status, "Done");
       ui.cancel.remove();
       ui.li.dataset.done = "1";
+      completed += 1;
       finished();
       done();
     },
     onError(error) {
       ui.status.className = "error";
-      text(ui.status, reason(error));
+      text(ui.status, reason(error, file));
       ui.cancel.remove();
       finished();
       done();
     },
   });
-  ui.cancel.addEventListener("click", () => {
-    upload.abort(true); // terminates it on the server: the held quota is released
-    text(ui.status, "Cancelled");
+  ui.cancel.addEventListener("click", async () => {
     ui.cancel.remove();
+    text(ui.status, "Cancelling…");
+    try {
+      await upload.abort(true); // terminates it on the server: the held quota is released
+      text(ui.status, "Cancelled");
+    } catch {
+      text(ui.status, "Cancelled here; the server will drop the unfinished upload when it expires.");
+    }
     ui.li.dataset.cancelled = "1";
     finished();
     done();

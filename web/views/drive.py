@@ -65,7 +65,9 @@ def _meter(user) -> dict:
 
 
 def _common(request) -> dict:
-    return {"meter": _meter(request.user), "me": request.user}
+    # Entry links are built from these prefixes: a reverse() per row costs more than the row.
+    urls = {"folder": reverse("web:folder", args=["-"])[:-1], "file": reverse("web:file", args=["-"])[:-1]}
+    return {"meter": _meter(request.user), "me": request.user, "urls": urls}
 
 
 # --- browse ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle
 
-from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
+from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok, prefers_html
 
 from ..services import shares, versions
 from . import downloads
@@ -18,15 +18,6 @@ ERRORS = {401: ErrorEnvelopeSerializer, 404: ErrorEnvelopeSerializer, 410: Error
           429: ErrorEnvelopeSerializer}
 GRANT = OpenApiParameter("grant", str, description="From `/unlock`, for password-protected links "
                                                    "(or header `X-Share-Grant`).")
-
-
-def _prefers_html(request) -> bool:
-    """A browser's navigation asks for text/html before anything JSON; programs do not."""
-    accept = request.headers.get("Accept", "")
-    if "text/html" not in accept:
-        return False
-    json_at = accept.find("application/json")
-    return json_at < 0 or accept.find("text/html") < json_at
 
 
 class _Public(PrimaryView):
@@ -47,7 +38,7 @@ class PublicShareView(_Public):
                    description="404 for unknown or revoked links, 410 when expired or used up. Programs get "
                                "JSON; a browser that opens this address is sent to the page (`url`).")
     def get(self, request, token):
-        if _prefers_html(request):  # a link from before share pages existed, opened in a browser
+        if prefers_html(request):  # a link from before share pages existed, opened in a browser
             return HttpResponseRedirect(reverse("web:share", args=[token]), status=303)
         link = shares.share_resolve(token=token)
         return ok({"name": link.node.name, "size": link.node.size, "mimeType": link.node.mime_type,

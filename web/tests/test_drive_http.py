@@ -175,3 +175,48 @@ def test_search_and_starred(user, auth_client):
     post(client, f"/nodes/{file['id']}/star", {"starred": "1"})
     starred = client.get("/starred")
     assert b"holiday-photo.txt" in starred.content and b"taxes.txt" not in starred.content
+
+
+def test_cookie_is_secure_behind_https(user):
+    client = BrowserClient()
+    resp = client.post("/signin/password", {"identifier": user.username, "password": PASSWORD}, secure=True)
+    assert resp.cookies[browser_cookie.COOKIE]["secure"]
+    plain = BrowserClient().post("/signin/password", {"identifier": user.username, "password": PASSWORD})
+    assert not plain.cookies[browser_cookie.COOKIE]["secure"]  # a plain-HTTP development server
+
+
+def test_viewer_content_supports_range_and_stays_sandboxed(user, auth_client):
+    file = upload(auth_client, name="clip.mp4", data=bytes(range(256)) * 40, content_type="video/mp4")
+    client = signed_in_browser(user)
+    resp = client.get(f"/files/{file['id']}/content", HTTP_RANGE="bytes=100-199")
+    assert resp.status_code == 206
+    assert b"".join(resp.streaming_content) == (bytes(range(256)) * 40)[100:200]
+    assert resp["Content-Range"] == "bytes 100-199/10240"
+    assert resp["Content-Disposition"].startswith("inline")
+    assert resp["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    attachment = client.get(f"/files/{file['id']}/content?download=1")
+    assert attachment["Content-Disposition"].startswith("attachment")
+
+
+def test_an_html_file_is_never_a_page_of_ours(user, auth_client):
+    file = upload(auth_client, name="page.html", data=b"<script>alert(1)</script>", content_type="text/html")
+    resp = signed_in_browser(user).get(f"/files/{file['id']}/content")
+    assert resp["Content-Type"] == "application/octet-stream"
+    assert resp["Content-Disposition"].startswith("attachment")
+
+
+def test_version_restore_and_trash_empty(user, auth_client):
+    first = upload(auth_client, name="plan.txt", data=b"first draft")
+    upload(auth_client, name="plan.txt", data=b"second draft")  # a new version of the same file
+    client = signed_in_browser(user)
+    page = client.get(f"/files/{first['id']}")
+    assert b"2 (current)" in page.content
+    resp = post(client, f"/files/{first['id']}/versions/1/restore", {}, page=f"/files/{first['id']}")
+    assert resp.status_code == 302
+    restored = client.get(f"/files/{first['id']}/content")
+    assert b"".join(restored.streaming_content) == b"first draft"
+    post(client, f"/nodes/{first['id']}/trash", {})
+    assert b"plan.txt" in client.get("/trash").content
+    post(client, "/trash-empty", {}, page="/trash")
+    assert b"plan.txt" not in client.get("/trash").content
+    assert not Node.objects.filter(uuid=first["id"]).exists()

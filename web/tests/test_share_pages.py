@@ -179,3 +179,12 @@ def test_preview_of_a_password_link_needs_the_password(auth_client, browser):
     link = share(auth_client, upload(auth_client, name="sky.png", data=_png(), content_type="image/png")["id"],
                  password="open sesame")
     assert browser.get(f"/s/{link['token']}/preview").status_code == 401
+
+
+def test_unknown_addresses_are_a_page_for_people_and_json_for_programs(browser, api_client):
+    page = browser.get("/no/such/page")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    assert page["Content-Security-Policy"] == CSP
+    api = browser.get("/api/no/such/endpoint")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "NOT_FOUND"
+    assert api_client.get("/no/such/page").json()["error"]["code"] == "NOT_FOUND"

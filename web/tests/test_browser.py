@@ -243,6 +243,15 @@ def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
     page.keyboard.press("Tab")  # the skip link comes first and shows itself
     assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    for _ in range(30):  # the file picker is reachable by keyboard, with a visible focus
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "pick-files":
+            break
+    assert page.evaluate("() => getComputedStyle(document.querySelector('label[for=pick-files]')).outlineStyle") \
+        == "solid"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    assert chooser.value.is_multiple()
 
 
 # --- sharing ---------------------------------------------------------------------------

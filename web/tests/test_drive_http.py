@@ -220,3 +220,23 @@ def test_version_restore_and_trash_empty(user, auth_client):
     post(client, "/trash-empty", {}, page="/trash")
     assert b"plan.txt" not in client.get("/trash").content
     assert not Node.objects.filter(uuid=first["id"]).exists()
+
+
+def test_folder_ensure_for_folder_uploads(user, other_user, auth_client):
+    client = signed_in_browser(user)
+    token = client.cookies["csrftoken"].value
+    assert client.post("/folders-ensure", {"path": "a/b"}).status_code == 403  # CSRF, as every form
+    made = client.post("/folders-ensure", {"path": "trip/day 1"}, HTTP_X_CSRFTOKEN=token)
+    assert made.status_code == 200
+    day = Node.objects.get(uuid=made.json()["id"])
+    assert (day.name, day.parent.name, day.owner) == ("day 1", "trip", user)
+    again = client.post("/folders-ensure", {"path": "trip/day 1"}, HTTP_X_CSRFTOKEN=token)
+    assert again.json()["id"] == made.json()["id"]  # made once, found after
+    bad = client.post("/folders-ensure", {"path": "trip/../x"}, HTTP_X_CSRFTOKEN=token)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_NAME"
+    theirs = auth_client.post("/api/folders/create", {"name": "Theirs"}, format="json").json()["data"]
+    other = signed_in_browser(other_user)
+    resp = other.post("/folders-ensure", {"parent": theirs["id"], "path": "intruder"},
+                      HTTP_X_CSRFTOKEN=other.cookies["csrftoken"].value)
+    assert resp.status_code == 404
+    assert not Node.objects.filter(name="intruder").exists()

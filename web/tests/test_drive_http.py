@@ -240,3 +240,19 @@ def test_folder_ensure_for_folder_uploads(user, other_user, auth_client):
                       HTTP_X_CSRFTOKEN=other.cookies["csrftoken"].value)
     assert resp.status_code == 404
     assert not Node.objects.filter(name="intruder").exists()
+
+
+def test_share_form_uses_the_apis_limits(user, auth_client):
+    file = upload(auth_client)
+    client = signed_in_browser(user)
+    page = f"/files/{file['id']}"
+    resp = post(client, f"/files/{file['id']}/share", {"expires_days": "9999", "back": page}, page=page)
+    assert b"Expiry: Ensure this value is less than or equal to" in client.get(resp["Location"]).content
+    resp = post(client, f"/files/{file['id']}/share", {"max_downloads": "0", "back": page}, page=page)
+    assert b"Download limit: Ensure this value is greater than or equal to 1." in client.get(resp["Location"]).content
+    assert not auth_client.get(f"/api/files/{file['id']}/share").json()["data"]  # nothing made
+    post(client, f"/files/{file['id']}/share", {"expires_days": "2", "max_downloads": "3", "password": "pw 1234"},
+         page=page)
+    [link] = auth_client.get(f"/api/files/{file['id']}/share").json()["data"]
+    assert (link["maxDownloads"], link["hasPassword"]) == (3, True)
+    assert link["expiresAt"] is not None

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from files import selectors as file_selectors
 from files.api import downloads
-from files.api.serializers import share_urls
+from files.api.serializers import ShareCreateSerializer, share_urls
 from files.models import ShareLink
 from files.services import nodes, shares, versions
 from folders import selectors as folder_selectors
@@ -259,13 +259,19 @@ def version_restore(request, id, number):
 
 # --- share links -------------------------------------------------------------------------
 
-def _int_or_none(value: str | None, *, scale: int = 1) -> int | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ApplicationError("Give a whole number of at least 1.", code="VALIDATION_ERROR")
-    return int(value) * scale
+def _share_options(post) -> dict:
+    """The form's fields checked by the API's own serializer (one place for the limits)."""
+    days = post.get("expires_days", "").strip()
+    raw = {"expiresIn": int(days) * 86400 if days.isdigit() else days,
+           "maxDownloads": post.get("max_downloads", "").strip(), "password": post.get("password", "")}
+    payload = ShareCreateSerializer(data={key: value for key, value in raw.items() if value not in ("", None)})
+    if not payload.is_valid():
+        field, errors = next(iter(payload.errors.items()))
+        label = {"expiresIn": "Expiry", "maxDownloads": "Download limit", "password": "Password"}.get(field, field)
+        raise ApplicationError(f"{label}: {errors[0]}", code="VALIDATION_ERROR")
+    data = payload.validated_data
+    return {"expires_in": data.get("expiresIn"), "password": data.get("password"),
+            "max_downloads": data.get("maxDownloads")}
 
 
 @signed_in
@@ -273,14 +279,7 @@ def _int_or_none(value: str | None, *, scale: int = 1) -> int | None:
 def share_create(request, id):
     def action():
         node = _node(request, id, NodeKind.FILE)
-        expires_in = _int_or_none(request.POST.get("expires_days"), scale=86400)
-        max_downloads = _int_or_none(request.POST.get("max_downloads"))
-        if max_downloads and max_downloads > 1_000_000:
-            raise ApplicationError("At most 1,000,000 downloads.", code="VALIDATION_ERROR")
-        if expires_in and expires_in > 10 * 365 * 86400:
-            raise ApplicationError("A link lasts at most 10 years.", code="VALIDATION_ERROR")
-        shares.share_create(user=request.user, node=node, expires_in=expires_in,
-                            password=request.POST.get("password") or None, max_downloads=max_downloads)
+        shares.share_create(user=request.user, node=node, **_share_options(request.POST))
     return _act(request, action, success="Link created.", fallback=reverse("web:file", args=[id]))
 
 

@@ -254,6 +254,15 @@ def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
     assert chooser.value.is_multiple()
 
 
+def test_image_viewer_shows_the_picture(new_page, user):
+    node = put(user, "sunset.png", _png((230, 120, 40)))
+    page = new_page()
+    sign_in(page, user, next_path=f"/files/{node.uuid}")
+    viewer = page.get_by_role("img", name="sunset.png")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=viewer.element_handle())
+    assert viewer.evaluate("img => img.naturalWidth") == 800
+
+
 # --- sharing ---------------------------------------------------------------------------
 
 def test_password_share_in_a_fresh_context(new_page, user, shot):

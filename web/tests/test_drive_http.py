@@ -256,3 +256,19 @@ def test_share_form_uses_the_apis_limits(user, auth_client):
     [link] = auth_client.get(f"/api/files/{file['id']}/share").json()["data"]
     assert (link["maxDownloads"], link["hasPassword"]) == (3, True)
     assert link["expiresAt"] is not None
+
+
+def test_folder_move_and_a_move_into_itself_is_explained(user, auth_client):
+    outer = auth_client.post("/api/folders/create", {"name": "Outer"}, format="json").json()["data"]
+    inner = auth_client.post("/api/folders/create", {"name": "Inner", "parentId": outer["id"]},
+                             format="json").json()["data"]
+    target = auth_client.post("/api/folders/create", {"name": "Target"}, format="json").json()["data"]
+    client = signed_in_browser(user)
+    page = f"/folders/{outer['id']}"
+    assert b'id="move-folder"' in client.get(page).content
+    resp = post(client, f"/nodes/{outer['id']}/move", {"target": inner["id"], "back": page}, page=page)
+    assert resp.status_code == 302
+    assert b'class="msg msg-error"' in client.get(resp["Location"]).content
+    assert Node.objects.get(uuid=outer["id"]).parent.special == "home"
+    post(client, f"/nodes/{outer['id']}/move", {"target": target["id"], "back": page}, page=page)
+    assert Node.objects.get(uuid=outer["id"]).parent.name == "Target"

@@ -272,3 +272,19 @@ def test_folder_move_and_a_move_into_itself_is_explained(user, auth_client):
     assert Node.objects.get(uuid=outer["id"]).parent.special == "home"
     post(client, f"/nodes/{outer['id']}/move", {"target": target["id"], "back": page}, page=page)
     assert Node.objects.get(uuid=outer["id"]).parent.name == "Target"
+
+
+def test_turning_a_link_off_ends_its_page(user, auth_client):
+    file = upload(auth_client)
+    folder = auth_client.post("/api/folders/create", {"name": "Here"}, format="json").json()["data"]
+    auth_client.post(f"/api/files/{file['id']}/move", {"folderId": folder["id"]}, format="json")
+    link = auth_client.post(f"/api/files/{file['id']}/share", {}, format="json").json()["data"]
+    client = signed_in_browser(user)
+    page = client.get(f"/files/{file['id']}")
+    assert link["url"].encode() in page.content
+    assert f'<option value="{folder["id"]}" selected>'.encode() in page.content  # the picker starts here
+    assert client.get(f"/links/{link['id']}/qr.png")["Content-Type"] == "image/png"
+    resp = post(client, f"/links/{link['id']}/revoke", {}, page=f"/files/{file['id']}")
+    assert resp.status_code == 302
+    assert BrowserClient().get(f"/s/{link['token']}").status_code == 404
+    assert link["url"].encode() not in client.get(f"/files/{file['id']}").content

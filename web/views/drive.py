@@ -216,7 +216,8 @@ def file_detail(request, id):
         "versions": selectors.file_versions(node), "folders": folder_selectors.folder_tree(request.user),
         "kind": (node.mime_type or "").split("/")[0], "is_pdf": node.mime_type == "application/pdf",
         "has_medium": medium is not None and medium.status == PreviewStatus.READY,
-        "starred": node.stars.filter(user=request.user).exists()})
+        "starred": node.stars.filter(user=request.user).exists(),
+        "parent_id": str(node.parent.uuid)})  # the pickers start at the file's own folder
 
 
 @signed_in

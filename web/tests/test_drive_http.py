@@ -288,3 +288,11 @@ def test_turning_a_link_off_ends_its_page(user, auth_client):
     assert resp.status_code == 302
     assert BrowserClient().get(f"/s/{link['token']}").status_code == 404
     assert link["url"].encode() not in client.get(f"/files/{file['id']}").content
+
+
+@pytest.mark.parametrize("back", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_forms_never_send_you_off_the_site(user, auth_client, back):
+    file = upload(auth_client)
+    client = signed_in_browser(user)
+    resp = post(client, f"/nodes/{file['id']}/star", {"starred": "1", "back": back})
+    assert resp.status_code == 302 and resp["Location"] == "/"

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from files import selectors as file_selectors
@@ -40,9 +41,10 @@ def _folder_url(folder) -> str:
 
 
 def _back(request, fallback: str):
-    """Where a form came from (same site only), else `fallback`."""
+    """Where a form came from (this site only: never `//host` or `/\\host`), else `fallback`."""
     target = request.POST.get("back", "")
-    return target if target.startswith("/") and not target.startswith("//") else fallback
+    same_site = target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return target if same_site else fallback
 
 
 def _act(request, action, *, success: str, fallback: str):

@@ -123,6 +123,29 @@ def test_20_mib_upload_cut_and_resumed_keeps_every_byte(new_page, user, tmp_path
     assert user.storage_reserved == 0
 
 
+def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
+    source = tmp_path / "flaky.bin"
+    source.write_bytes(os.urandom(12 * MiB))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    page = new_page()
+    sign_in(page, user)
+    drops = []
+
+    def drop_once(route):
+        if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0" and not drops:
+            drops.append(route.request.headers["upload-offset"])
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/tus/**", drop_once)
+    with page.expect_navigation(timeout=120_000):  # done: the page shows the new file
+        page.set_input_files("#pick-files", str(source))
+    assert drops == [str(8 * MiB)]
+    node = Node.objects.get(owner=user, name="flaky.bin")
+    assert node.sha256 == expected and node.size == 12 * MiB
+
+
 def test_over_quota_is_explained_and_nothing_is_kept(new_page, user, tmp_path):
     user.storage_quota = 10_000
     user.save(update_fields=["storage_quota"])

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "previews",
     "billing",
     "storage_site.dashboards",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -1,17 +1,18 @@
 """The public side of share links: no account, just the link's token."""
 
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle
 
-from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
+from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok, prefers_html
 
 from ..services import shares, versions
 from . import downloads
-from .serializers import SharePasswordSerializer
+from .serializers import SharePasswordSerializer, share_urls
 
 ERRORS = {401: ErrorEnvelopeSerializer, 404: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
           429: ErrorEnvelopeSerializer}
@@ -29,12 +30,20 @@ class PublicShareView(_Public):
                    responses={200: envelope("PublicShare", inline_serializer("PublicShareData", fields={
                        "name": serializers.CharField(), "size": serializers.IntegerField(),
                        "mimeType": serializers.CharField(), "hasPassword": serializers.BooleanField(),
-                       "expiresAt": serializers.DateTimeField(allow_null=True)})), **ERRORS},
-                   description="404 for unknown or revoked links, 410 when expired or used up.")
+                       "expiresAt": serializers.DateTimeField(allow_null=True),
+                       "url": serializers.URLField(), "downloadUrl": serializers.URLField()})),
+                       303: OpenApiResponse(description="A browser (`Accept` prefers `text/html`) is sent to "
+                                                        "the link's page, `/s/{token}`."),
+                       **ERRORS},
+                   description="404 for unknown or revoked links, 410 when expired or used up. Programs get "
+                               "JSON; a browser that opens this address is sent to the page (`url`).")
     def get(self, request, token):
+        if prefers_html(request):  # a link from before share pages existed, opened in a browser
+            return HttpResponseRedirect(reverse("web:share", args=[token]), status=303)
         link = shares.share_resolve(token=token)
         return ok({"name": link.node.name, "size": link.node.size, "mimeType": link.node.mime_type,
-                   "hasPassword": link.has_password, "expiresAt": link.expires_at})
+                   "hasPassword": link.has_password, "expiresAt": link.expires_at,
+                   **share_urls(link.token, request)})
 
 
 class PublicShareUnlockView(_Public):

@@ -7,7 +7,8 @@ body is its next part, recorded at its offset. The offset is the sum of the part
 so a body cut short keeps the bytes that arrived and the client resumes from there
 (unless it sent a checksum, which such a body cannot match).
 
-Requests authenticate like the rest of the API (Bearer JWT); only OPTIONS is open.
+Requests authenticate like the rest of the API (Bearer JWT), or with the web drive's
+sign-in cookie and its CSRF token (the drive's uploads); only OPTIONS is open.
 Errors use the primary envelope. Stratus adds one header: `Stratus-File-Id: <file
 UUID>` on the final PATCH and on HEAD once the file exists, the id the primary API
 knows it by.
@@ -26,6 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
+from accounts.authentication import BrowserSessionAuthentication, SessionJWTAuthentication
 from folders import services as tree
 from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView
 from storage_site.core.exceptions import ApplicationError
@@ -191,6 +193,7 @@ class TusView(PrimaryView):
     """Every tus answer names the protocol version; every request but OPTIONS must."""
 
     parser_classes = []  # bodies are raw bytes the views stream themselves
+    authentication_classes = [SessionJWTAuthentication, BrowserSessionAuthentication]
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":

@@ -13,7 +13,7 @@ from files.models import ShareLink
 pytestmark = pytest.mark.django_db
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes, every byte value
-LINK_FIELDS = {"id", "token", "url", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
+LINK_FIELDS = {"id", "token", "url", "downloadUrl", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
                "createdAt", "revokedAt"}
 
 
@@ -82,7 +82,8 @@ def test_create_answers_201_in_the_envelope(auth_client, file):
     assert body["message"] == "Share link created"
     link = body["data"]
     assert set(link) == LINK_FIELDS
-    assert link["url"] == f"http://testserver/api/public/shares/{link['token']}"
+    assert link["url"] == f"http://testserver/s/{link['token']}"  # the page a person opens
+    assert link["downloadUrl"] == f"http://testserver/api/public/shares/{link['token']}/download"
     assert link["fileId"] == file["id"]
     assert link["hasPassword"] is False
     assert link["expiresAt"] is None
@@ -186,7 +187,8 @@ def test_public_info(api_client, auth_client, file):
     assert resp.status_code == 200
     assert resp.json() == {"success": True, "data": {
         "name": "report.pdf", "size": len(DATA), "mimeType": "application/pdf", "hasPassword": True,
-        "expiresAt": None}}
+        "expiresAt": None, "url": f"http://testserver/s/{link['token']}",
+        "downloadUrl": f"http://testserver/api/public/shares/{link['token']}/download"}}
 
 
 def test_public_info_shows_expiry(api_client, auth_client, file):

@@ -63,6 +63,15 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def prefers_html(request) -> bool:
+    """A browser's navigation asks for text/html before anything JSON; programs do not."""
+    accept = request.headers.get("Accept", "")
+    if "text/html" not in accept:
+        return False
+    json_at = accept.find("application/json")
+    return json_at < 0 or accept.find("text/html") < json_at
+
+
 def user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:300]
 

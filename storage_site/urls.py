@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("backups.api.urls")),
     path("", include("billing.api.urls")),
     path("", include("storage_site.dashboards.urls")),
+    path("", include("dav.urls")),
 ]
 
 handler404 = "storage_site.core.views.not_found"

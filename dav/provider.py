@@ -8,6 +8,7 @@ maps resources to nodes and service errors to DAV errors.
 
 import io
 from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
 
 from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
@@ -37,7 +38,7 @@ from storage_site.core.exceptions import (
     StorageUnavailable,
 )
 
-from . import selectors, services
+from . import propfind, selectors, services
 
 # The DAV error body's condition for a refused name (a namespace of our own: RFC 4918
 # defines none for it).
@@ -314,6 +315,20 @@ class FolderResource(_NodeResource, DAVCollection):
 
 class StratusProvider(DAVProvider):
     """Each signed-in user sees their own home folder at the root."""
+
+    def custom_request_handler(self, environ, start_response, default_handler):
+        method = environ["REQUEST_METHOD"]
+        if method == "PROPFIND":
+            return propfind.propfind(default_handler.__self__, environ, start_response)
+        if method in ("COPY", "MOVE") and environ.get("HTTP_DESTINATION"):
+            # WsgiDAV refuses a destination below the source; one above it (its own folder,
+            # "x/..") would be replaced, source and all, before the move.
+            destination = util.normalize_path(urlparse(unquote(environ["HTTP_DESTINATION"])).path)
+            if destination.startswith(self.mount_path + "/"):
+                destination = destination[len(self.mount_path):]
+            if util.is_child_uri(destination, environ["PATH_INFO"]):
+                raise DAVError(HTTP_FORBIDDEN, "The destination holds the source.")
+        return default_handler(environ, start_response)
 
     def get_resource_inst(self, path, environ):
         _request(environ)

@@ -38,14 +38,20 @@ def children_of(folder: Node) -> list[Node]:
     return list(Node.objects.live().filter(parent=folder).order_by("name", "pk"))
 
 
-# What a folder's etag is made of: its live subtree's size, the sum of its ids and of
-# its sizes, and its latest change. A create, a trash, a rename, a move in or out and
-# a new version anywhere below change at least one of them, and nothing is written
-# to any ancestor on a write, so uploads into one tree never wait on each other.
+# What a folder's etag is made of, over everything below it: how many live entries,
+# the sum of their ids and of their sizes, the latest change of a live one and the
+# latest move to the trash. A create, a trash, a rename, a move in or out and a new
+# version anywhere below change at least one of them; nothing is written to any
+# ancestor on a write, so uploads into one tree never wait on each other.
 _FOLDER_TAGS = """
-    SELECT f.id, COUNT(n.id), COALESCE(SUM(n.id), 0), COALESCE(SUM(n.size), 0), MAX(n.updated_at)
+    SELECT f.id,
+           SUM(CASE WHEN n.trashed_at IS NULL THEN 1 ELSE 0 END),
+           SUM(CASE WHEN n.trashed_at IS NULL THEN n.id ELSE 0 END),
+           SUM(CASE WHEN n.trashed_at IS NULL THEN n.size ELSE 0 END),
+           MAX(CASE WHEN n.trashed_at IS NULL THEN n.updated_at END),
+           MAX(n.trashed_at)
     FROM folders_node f
-    JOIN folders_node n ON n.owner_id = f.owner_id AND n.trashed_at IS NULL AND n.path LIKE f.path || '%%'
+    JOIN folders_node n ON n.owner_id = f.owner_id AND n.path LIKE f.path || '%%'
     WHERE {where}
     GROUP BY f.id
 """

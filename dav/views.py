@@ -48,6 +48,7 @@ def dav(request):
     environ = dict(request.environ)
     environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + MOUNT
     environ["PATH_INFO"] = environ["PATH_INFO"][len(MOUNT):] or "/"
+    environ.setdefault("HTTP_HOST", request.get_host())  # COPY and MOVE compare the Destination's host with it
     length = environ.get("CONTENT_LENGTH")
     if length not in (None, ""):
         # Never read past the body, whatever the server hands over.

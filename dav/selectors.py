@@ -18,6 +18,8 @@ from .models import DeadProperty
 
 def node_at(*, user, names: list[str]) -> Node | None:
     """The live node at `names` below the user's home folder (home itself for []), in one query."""
+    if any("\x00" in name for name in names):
+        return None  # no name holds one (and PostgreSQL text cannot)
     home = tree.home_get(user=user)
     if not names:
         return home

@@ -36,8 +36,13 @@ def node_at(*, user, names: list[str]) -> Node | None:
     return node
 
 
+# The columns WebDAV shows or needs to write; a listing loads these and nothing else.
+SHOWN_FIELDS = ("id", "uuid", "owner_id", "kind", "parent_id", "special", "name", "path", "depth", "size",
+                "mime_type", "version", "sha256", "trashed_at", "created_at", "updated_at")
+
+
 def children_of(folder: Node) -> list[Node]:
-    return list(Node.objects.live().filter(parent=folder).order_by("name", "pk"))
+    return list(Node.objects.live().filter(parent=folder).only(*SHOWN_FIELDS).order_by("name", "pk"))
 
 
 # What a folder's etag is made of, over everything below it: how many live entries,

@@ -8,7 +8,7 @@ from wsgiref.util import is_hop_by_hop
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -65,8 +65,12 @@ def dav(request):
         body = dav_app()(environ, start_response)
         chunks = iter(body)
         first = next(chunks, b"")  # a GET starts its answer when first read
-    response = StreamingHttpResponse(_within(scope, chain([first], chunks), body),
-                                     status=int(started["status"].split(" ", 1)[0]))
+    status = int(started["status"].split(" ", 1)[0])
+    if status == 500:  # WsgiDAV's page names the exception; it is in the log, not for the client
+        if hasattr(body, "close"):
+            body.close()
+        return HttpResponse("Internal Server Error\n", status=500, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(_within(scope, chain([first], chunks), body), status=status)
     for name, value in started["headers"]:
         if not is_hop_by_hop(name):
             response[name] = value

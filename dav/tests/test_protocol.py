@@ -228,3 +228,14 @@ def test_the_api_and_dav_see_each_others_changes(dav, auth_client):
     assert dav.get("/dav/Shared/from-api.txt").body == b"hello"
     listing = dav.propfind("/dav/Shared/", "1")
     assert b"/dav/Shared/from-api.txt" in listing.body
+
+
+def test_an_internal_error_is_a_plain_500_that_names_nothing(dav, monkeypatch):
+    from dav import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(selectors, "node_at", broken)
+    answer = dav.propfind("/dav/", "0")
+    assert answer.status == 500 and b"secret internals" not in answer.body

@@ -85,7 +85,12 @@ class _Request:
 
     def __init__(self, environ):
         self.user = environ["stratus.user"]
-        self._quota = None
+        self._quota = self._home = None
+
+    def node_at(self, path: str) -> Node | None:
+        if self._home is None:
+            self._home = tree.home_get(user=self.user)
+        return selectors.node_at(user=self.user, names=_names(path), home=self._home)
 
     def quota(self) -> tuple[int, int]:
         if self._quota is None:
@@ -158,7 +163,7 @@ class _NodeResource:
 
     def _target(self, dest_path: str) -> tuple[Node, str]:
         names = _names(dest_path)
-        parent = selectors.node_at(user=self.user, names=names[:-1])
+        parent = _request(self.environ).node_at("/".join(names[:-1]))
         if parent is None or not parent.is_folder:
             raise DAVError(HTTP_CONFLICT, "The destination's folder does not exist.")
         return parent, names[-1]
@@ -275,7 +280,7 @@ class FolderResource(_NodeResource, DAVCollection):
         return [child.name for child in selectors.children_of(self.node)]
 
     def get_member(self, name):
-        child = selectors.node_at(user=self.user, names=_names(self._child_path(name)))
+        child = _request(self.environ).node_at(self._child_path(name))
         return self.provider.resource_for(self._child_path(name), self.environ, child)
 
     def get_member_list(self):
@@ -345,8 +350,7 @@ class StratusProvider(DAVProvider):
         return default_handler(environ, start_response)
 
     def get_resource_inst(self, path, environ):
-        _request(environ)
-        node = selectors.node_at(user=environ["stratus.user"], names=_names(path))
+        node = _request(environ).node_at(path)
         return self.resource_for(path, environ, node)
 
     def resource_for(self, path, environ, node: Node | None, *, etag=None, properties=None):

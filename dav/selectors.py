@@ -16,11 +16,12 @@ from folders.models import Node
 from .models import DeadProperty
 
 
-def node_at(*, user, names: list[str]) -> Node | None:
-    """The live node at `names` below the user's home folder (home itself for []), in one query."""
+def node_at(*, user, names: list[str], home: Node | None = None) -> Node | None:
+    """The live node at `names` below the user's home folder (home itself for []), in one query
+    (two without `home`)."""
     if any("\x00" in name for name in names):
         return None  # no name holds one (and PostgreSQL text cannot)
-    home = tree.home_get(user=user)
+    home = home or tree.home_get(user=user)
     if not names:
         return home
     match = Q()

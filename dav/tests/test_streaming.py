@@ -62,4 +62,6 @@ def test_a_put_body_is_never_held_whole(user, app_password, chunked):
         request_finished.connect(close_old_connections)
     assert started[0].startswith("201"), started
     assert Node.objects.get(name="big.bin").sha256 == body.digest.hexdigest()
-    assert peak < 24 * MiB, f"{peak / MiB:.1f} MiB held for a {size // MiB} MiB body"
+    # Read whole, the body would be held at least twice (128 MiB); what remains is the
+    # storage writer's own (1 MiB reads, S3 parts in flight: 10-28 MiB measured).
+    assert peak < 40 * MiB, f"{peak / MiB:.1f} MiB held for a {size // MiB} MiB body"

@@ -5,7 +5,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from . import services
-from .models import AuthSession, OtpChallenge, User, UserGroup
+from .models import AppPassword, AuthSession, OtpChallenge, User, UserGroup
 
 
 class UsageFilter(admin.SimpleListFilter):
@@ -150,4 +150,19 @@ class OtpChallengeAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AppPassword)
+class AppPasswordAdmin(admin.ModelAdmin):
+    """App passwords are created by their owner (the secret is shown to them once);
+    an operator can see and revoke (delete) them."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    search_fields = ["name", "user__username", "user__email"]
+    readonly_fields = ["uuid", "user", "name", "prefix", "created_at", "last_used_at"]
+    exclude = ["secret_hash"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request):
         return False

@@ -196,3 +196,24 @@ class OtpChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AppPassword(models.Model):
+    """A password for one device or program (WebDAV clients): named, shown once,
+    kept only as a SHA-256 of its random secret (enough for 160 random bits), and
+    revoked by deleting it, which stops it at once."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="app_passwords")
+    name = models.CharField(max_length=100)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters of the secret, so a person can tell their passwords apart.
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

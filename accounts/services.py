@@ -31,7 +31,7 @@ from storage_site.core.exceptions import (
     UserInactive,
 )
 
-from .models import AuthSession, Client, OtpChallenge, Role, User
+from .models import AppPassword, AuthSession, Client, OtpChallenge, Role, User
 
 
 @dataclass(frozen=True)
@@ -367,3 +367,43 @@ def group_account(*, group) -> User:
             locked.save(update_fields=["account"])
         group.account = locked.account
     return group.account
+
+
+# --- app passwords (WebDAV and other clients that only speak HTTP Basic) -----------
+
+APP_PASSWORD_LAST_USED_STEP = timedelta(minutes=5)  # how stale `last_used_at` may get
+
+
+def _app_password_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def app_password_create(*, user: User, name: str) -> tuple[AppPassword, str]:
+    """A new app password; the secret is returned here and never again."""
+    secret = "-".join(secrets.token_hex(4) for _ in range(5))  # 160 bits, easy to type: 5 groups of 8
+    app_password = AppPassword.objects.create(user=user, name=name.strip()[:100] or "App password",
+                                              secret_hash=_app_password_hash(secret), prefix=secret[:8])
+    return app_password, secret
+
+
+def app_password_revoke(*, app_password: AppPassword) -> None:
+    app_password.delete()
+
+
+def app_password_check(*, identifier: str, secret: str) -> tuple[User, AppPassword] | None:
+    """The active user and app password matching a sign-in name (username, e-mail or
+    phone) and an app password's secret; None otherwise."""
+    if not secret or len(secret) > 100:
+        return None
+    app_password = (AppPassword.objects.select_related("user")
+                    .filter(secret_hash=_app_password_hash(secret.strip())).first())
+    if app_password is None or not app_password.user.is_active:
+        return None
+    user = app_password.user
+    if identifier not in (user.username, str(user.uuid)) and \
+            (user.email or "").lower() != identifier.lower() and user.phone != identifier:
+        return None
+    now = timezone.now()
+    if app_password.last_used_at is None or now - app_password.last_used_at > APP_PASSWORD_LAST_USED_STEP:
+        AppPassword.objects.filter(pk=app_password.pk).update(last_used_at=now)
+    return user, app_password

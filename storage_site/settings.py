@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "billing",
     "storage_site.dashboards",
     "web",
+    "dav",
 ]
 
 MIDDLEWARE = [
@@ -405,3 +406,7 @@ CELERY_BEAT_SCHEDULE["recompute-usage"] = {"task": "storage_site.dashboards.task
                                            "schedule": 24 * 3600.0}
 CELERY_BEAT_SCHEDULE["collect-orphaned-objects"] = {"task": "storage_site.dashboards.tasks.orphans_collect_task",
                                                     "schedule": 24 * 3600.0}
+
+# --- WebDAV at /dav/ (dav app) ------------------------------------------------------------
+# HTTP Basic with app passwords always; with the account password too unless this is off.
+WEBDAV_ACCOUNT_PASSWORDS = env.bool("WEBDAV_ACCOUNT_PASSWORDS", default=True)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("backups.api.urls")),
     path("", include("billing.api.urls")),
     path("", include("storage_site.dashboards.urls")),
+    path("", include("dav.urls")),
     path("", include("web.urls")),  # share pages and the web drive at /
 ]
 

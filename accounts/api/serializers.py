@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..models import AuthSession, User
+from ..models import AppPassword, AuthSession, User
 
 
 class PhoneSerializer(serializers.Serializer):
@@ -88,3 +88,29 @@ class SVRefreshSerializer(serializers.Serializer):
 class FileAgoAuthSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=254, help_text="E-mail address, or `admin`.")
     password = serializers.CharField(write_only=True, max_length=128)
+
+
+class AppPasswordSerializer(serializers.ModelSerializer):
+    """An app password as listed: never its secret."""
+
+    id = serializers.UUIDField(source="uuid")
+    prefix = serializers.CharField(help_text="The secret's first 8 characters, to tell passwords apart.")
+    createdAt = serializers.DateTimeField(source="created_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
+
+    class Meta:
+        model = AppPassword
+        fields = ["id", "name", "prefix", "createdAt", "lastUsedAt"]
+
+
+class AppPasswordCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="The device or program it is for, e.g. \"Laptop rclone\".")
+
+
+class AppPasswordCreatedSerializer(AppPasswordSerializer):
+    password = serializers.CharField(help_text="The secret: shown in this answer only. Sign in over HTTP Basic "
+                                               "with your username (or e-mail or phone) and this password.")
+    login = serializers.CharField(help_text="The sign-in name to use with it (your username).")
+
+    class Meta(AppPasswordSerializer.Meta):
+        fields = AppPasswordSerializer.Meta.fields + ["password", "login"]

@@ -14,6 +14,8 @@ primary = [
     path("api/session/check", views.SessionCheckView.as_view(), name="session-check"),
     path("api/session/extend", views.SessionExtendView.as_view(), name="session-extend"),
     path("api/logout", views.LogoutView.as_view(), name="logout"),
+    path("api/app-passwords", views.AppPasswordListView.as_view(), name="app-passwords"),
+    path("api/app-passwords/<str:app_password_id>", views.AppPasswordDetailView.as_view(), name="app-password"),
 ]
 
 streamvault_routes = [

@@ -7,8 +7,11 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from storage_site.core.api import PRIMARY_ERRORS, MessageSerializer, PrimaryView, client_ip, envelope, ok, user_agent
 
-from .. import services
+from .. import selectors, services
 from .serializers import (
+    AppPasswordCreatedSerializer,
+    AppPasswordCreateSerializer,
+    AppPasswordSerializer,
     PhoneSerializer,
     RefreshSerializer,
     SessionSerializer,
@@ -130,3 +133,39 @@ class LogoutView(PrimaryView):
     def post(self, request):
         services.session_revoke(session=request.user.auth_session, reason="logout")
         return ok(message="Logged out")
+
+
+# --- app passwords -------------------------------------------------------------------
+
+APP_PASSWORDS = envelope("AppPasswordListResponse", AppPasswordSerializer(many=True))
+APP_PASSWORD_CREATED = envelope("AppPasswordCreatedResponse", AppPasswordCreatedSerializer())
+
+
+class AppPasswordListView(PrimaryView):
+    @extend_schema(tags=["app-passwords"], summary="List app passwords", responses={200: APP_PASSWORDS,
+                                                                                     **PRIMARY_ERRORS},
+                   description="The caller's app passwords (for WebDAV at `/dav/` and other HTTP Basic clients), "
+                               "newest first; secrets are never shown again.")
+    def get(self, request):
+        return ok(AppPasswordSerializer(selectors.app_passwords_for(request.user), many=True).data)
+
+    @extend_schema(tags=["app-passwords"], summary="Create an app password", request=AppPasswordCreateSerializer,
+                   responses={201: APP_PASSWORD_CREATED, **PRIMARY_ERRORS},
+                   description="A new password for one device or program. The answer holds the secret: it is "
+                               "shown once and stored only hashed.")
+    def post(self, request):
+        serializer = AppPasswordCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        app_password, secret = services.app_password_create(user=request.user, name=serializer.validated_data["name"])
+        app_password.password, app_password.login = secret, request.user.username
+        return ok(AppPasswordCreatedSerializer(app_password).data, message="App password created", status=201)
+
+
+class AppPasswordDetailView(PrimaryView):
+    @extend_schema(tags=["app-passwords"], summary="Revoke an app password", request=None,
+                   responses={200: MessageSerializer, **PRIMARY_ERRORS},
+                   description="The password stops working at once; another user's id is 404.")
+    def delete(self, request, app_password_id):
+        services.app_password_revoke(app_password=selectors.app_password_get(user=request.user,
+                                                                            app_password_id=app_password_id))
+        return ok(message="App password revoked")

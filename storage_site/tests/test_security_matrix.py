@@ -11,6 +11,7 @@ A new route with a path parameter fails this test until it is added to
 """
 
 import json
+import re
 import secrets
 import uuid
 
@@ -70,6 +71,7 @@ def _route_values(world: dict) -> dict:
         "DeviceDetailView": {"device_id": (world["device"], fake_uuid)},
         "BackupLogsView": {"id": (world["backup_session"], fake_uuid)},
         "ContactsDownloadView": {"id": (world["contacts_snapshot"], fake_uuid)},
+        "AppPasswordDetailView": {"app_password_id": (world["app_password"], fake_uuid)},
         # Admin routes: a client is refused (403) whatever the id.
         "AdminUserStorageView": {"id": (world["user_uuid"], fake_uuid)},
     }
@@ -146,9 +148,11 @@ def world(auth_client, user):
     backup = auth_client.post("/api/backup/start", {"deviceId": device}, format="json").json()["data"]
     snapshot = auth_client.post("/api/backup/contacts", {"deviceId": device, "contacts": [{"name": SECRET}]},
                                 format="json").json()["data"]
+    app_password = auth_client.post("/api/app-passwords", {"name": f"{SECRET}-laptop"}, format="json").json()["data"]
     node = Node.objects.get(uuid=file["id"])
     tree.token_get(node)
     return {
+        "app_password": app_password["id"], "app_password_secret": app_password["password"],
         "user_uuid": str(user.uuid), "folder_uuid": folder["id"], "file_uuid": file["id"], "file_pk": str(node.pk),
         "folder_pk": str(Node.objects.get(uuid=folder["id"]).pk), "trashed_uuid": gone["id"],
         "share_id": str(share["id"]), "mobile_batch": mobile.json()["data"]["uploadSession"],
@@ -159,7 +163,10 @@ def world(auth_client, user):
 
 
 def _snapshot():
+    from dav.models import DeadProperty, Lock
+
     return (list(Node.objects.order_by("pk").values()), Change.objects.count(),
+            list(DeadProperty.objects.order_by("pk").values()), list(Lock.objects.order_by("pk").values()),
             list(ShareLink.objects.order_by("pk").values()),
             list(UploadSession.objects.order_by("pk").values("status", "reserved", "expires_at")))
 
@@ -199,4 +206,70 @@ def test_second_user_learns_nothing_on_any_route(world, other_user):
                 leaks.append(f"{method.upper()} {real}: the answer names the victim's object")
     assert not leaks, "\n".join(leaks)
     assert not unknown, "routes missing from the security matrix: " + ", ".join(unknown)
+    assert _snapshot() == before
+
+
+# Every WebDAV method, with a body where it takes one.
+DAV_REQUESTS = [
+    ("OPTIONS", b"", {}), ("GET", b"", {}), ("HEAD", b"", {}), ("PUT", SECRET.encode(), {}),
+    ("DELETE", b"", {}), ("MKCOL", b"", {}),
+    ("PROPFIND", b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>', {"HTTP_DEPTH": "1"}),
+    ("PROPPATCH", b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop>'
+                  b'<Z:p>1</Z:p></D:prop></D:set></D:propertyupdate>', {}),
+    ("COPY", b"", {"HTTP_DESTINATION": "http://testserver/dav/stolen"}),
+    ("MOVE", b"", {"HTTP_DESTINATION": "http://testserver/dav/stolen"}),
+    ("LOCK", b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+             b'<D:locktype><D:write/></D:locktype></D:lockinfo>', {}),
+    ("UNLOCK", b"", {"HTTP_LOCK_TOKEN": "<opaquelocktoken:x>"}),
+]
+
+
+def test_second_user_reaches_nothing_over_webdav(world, other_user, auth_client):
+    """Over /dav/, a path always means the caller's own tree: the victim's folder and
+    file paths answer exactly as made-up paths do, whatever the method, and nothing of
+    the victim's changes (their lock does not even get in the way)."""
+    import base64
+
+    from accounts.services import app_password_create
+
+    victim_auth = "Basic " + base64.b64encode(
+        f"{auth_client.sign_in.user.username}:{world['app_password_secret']}".encode()).decode()
+    lock = Client().generic("LOCK", f"/dav/{SECRET}-folder/{SECRET}.txt", DAV_REQUESTS[-2][1],
+                            content_type="application/xml", HTTP_AUTHORIZATION=victim_auth)
+    assert lock.status_code == 200, lock.content
+    secret = app_password_create(user=other_user, name="intruder")[1]
+    intruder = Client()
+    intruder.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        f"{other_user.username}:{secret}".encode()).decode())
+    # The victim's credentials named with the intruder's name are no sign-in either.
+    stolen = Client().generic("PROPFIND", "/dav/", HTTP_DEPTH="1", HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        f"{other_user.username}:{world['app_password_secret']}".encode()).decode())
+    assert stolen.status_code == 401
+
+    def answer(method, path, body, headers):
+        resp = intruder.generic(method, path, body, content_type="application/xml", **headers)
+        content = b"".join(resp.streaming_content) if resp.streaming else resp.content
+        for echoed in (path, path[len("/dav"):], path.rstrip("/"), path[len("/dav"):].rstrip("/")):
+            content = content.replace(echoed.encode(), b"<path>")  # the path the caller sent, said back
+        return resp.status_code, content
+
+    tree.home_get(user=other_user)  # the intruder's own (empty) tree
+    before = _snapshot()
+    leaks = []
+    for real, fake in ((f"/dav/{SECRET}-folder/{SECRET}.txt", "/dav/made-up-folder/made-up.txt"),
+                       (f"/dav/{SECRET}-folder/", "/dav/made-up-folder/"),
+                       (f"/dav/{SECRET}-folder/{SECRET}.txt/x", "/dav/made-up-folder/made-up.txt/x")):
+        for method, body, headers in DAV_REQUESTS:
+            if method in ("MKCOL", "PUT", "LOCK") and real.endswith("-folder/"):
+                continue  # at the top of the caller's own tree: that makes the caller's own entry
+            (got, got_body), (baseline, _) = answer(method, real, body, headers), answer(method, fake, body, headers)
+            if got != baseline or (got < 400 and method not in ("OPTIONS", "PROPFIND")):
+                leaks.append(f"{method} {real}: {got} (made-up path: {baseline})")
+            if SECRET.encode() in got_body:
+                leaks.append(f"{method} {real}: the answer names the victim's object")
+    listing = intruder.generic("PROPFIND", "/dav/", DAV_REQUESTS[6][1], content_type="application/xml",
+                               HTTP_DEPTH="1")
+    listed = b"".join(listing.streaming_content)
+    assert SECRET.encode() not in listed, re.findall(rb"<D:href>(.*?)</D:href>", listed)
+    assert not leaks, "\n".join(leaks)
     assert _snapshot() == before

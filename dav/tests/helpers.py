@@ -1,0 +1,64 @@
+"""A WebDAV client over Django's test client (/dav/ is a Django view, so every
+protocol rule can be checked without a server; tests/test_clients.py drives real
+clients against a real one)."""
+
+import base64
+import re
+
+from storage_site.testing.client import Client
+
+PROPFIND_ALL = b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
+
+
+def basic(login: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+class Answer:
+    def __init__(self, response):
+        self.status = response.status_code
+        self.headers = response
+        self.body = b"".join(response.streaming_content) if response.streaming else response.content
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Dav:
+    def __init__(self, login: str, password: str):
+        self.client = Client()
+        self.auth = basic(login, password)
+
+    def request(self, method: str, path: str, body: bytes = b"", **headers) -> Answer:
+        headers.setdefault("HTTP_AUTHORIZATION", self.auth)
+        return Answer(self.client.generic(method, path, body, content_type=headers.pop("content_type",
+                                                                                         "application/octet-stream"),
+                                          **headers))
+
+    def put(self, path, data: bytes, **headers):
+        return self.request("PUT", path, data, **headers)
+
+    def get(self, path, **headers):
+        return self.request("GET", path, **headers)
+
+    def mkcol(self, path):
+        return self.request("MKCOL", path)
+
+    def delete(self, path, **headers):
+        return self.request("DELETE", path, **headers)
+
+    def copy(self, path, dest, **headers):
+        return self.request("COPY", path, HTTP_DESTINATION="http://testserver" + dest, **headers)
+
+    def move(self, path, dest, **headers):
+        return self.request("MOVE", path, HTTP_DESTINATION="http://testserver" + dest, **headers)
+
+    def propfind(self, path, depth="1", body: bytes = PROPFIND_ALL):
+        return self.request("PROPFIND", path, body, HTTP_DEPTH=depth, content_type="application/xml")
+
+    def prop(self, path, name: str) -> str | None:
+        """A property's text on `path` (depth 0), None when absent."""
+        answer = self.propfind(path, "0")
+        assert answer.status == 207, answer
+        match = re.search(rf"<D:{name}>(.*?)</D:{name}>".encode(), answer.body, re.S)
+        return match.group(1).decode() if match else None

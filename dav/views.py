@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from wsgidav.dav_error import DAVErrorCondition
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from . import auth, locks
-from .provider import StratusProvider
+from .provider import INVALID_NAME, StratusProvider
 
 MOUNT = "/dav"
 
@@ -75,6 +76,16 @@ def dav(request):
         if not is_hop_by_hop(name):
             response[name] = value
     return response
+
+
+def _input_refused(error) -> HttpResponse:
+    """A control character in the path (refused before any view by the input check) as a
+    DAV error body, the same as a name the provider refuses."""
+    return HttpResponse(DAVErrorCondition(INVALID_NAME).as_string(), status=error.status_code,
+                        content_type="application/xml; charset=utf-8")
+
+
+dav.input_refused = _input_refused
 
 
 def _within(scope, chunks, body):

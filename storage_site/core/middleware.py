@@ -87,6 +87,9 @@ class InputCheckMiddleware:
             _request_check(request, [*view_args, *view_kwargs.values()])
         except (ApplicationError, SuspiciousOperation) as exc:  # a query string of too many fields, too
             error = _as_application_error(exc)
+            refuse = getattr(view_func, "input_refused", None)
+            if refuse is not None:  # a protocol with error bodies of its own (WebDAV)
+                return refuse(error)
             view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
             dialect = getattr(view_class, "error_dialect", "primary")
             return JsonResponse(render_error(error, dialect), status=error.status_code)

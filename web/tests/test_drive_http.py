@@ -177,7 +177,8 @@ def test_search_and_starred(user, auth_client):
     assert b"holiday-photo.txt" in starred.content and b"taxes.txt" not in starred.content
 
 
-def test_cookie_is_secure_behind_https(user):
+def test_cookie_is_secure_behind_https(user, settings):
+    settings.SESSION_COOKIE_SECURE = False  # as `make run` serves plain HTTP on one machine
     client = BrowserClient()
     resp = client.post("/signin/password", {"identifier": user.username, "password": PASSWORD}, secure=True)
     assert resp.cookies[browser_cookie.COOKIE]["secure"]

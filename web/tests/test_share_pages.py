@@ -98,7 +98,9 @@ def _expire(link):
 
 
 def _use_up(link):
-    ShareLink.objects.filter(pk=link["id"]).update(max_downloads=1, download_count=1)
+    ShareLink.objects.filter(pk=link["id"]).update(max_downloads=1)
+    download = BrowserClient().get(link["downloadUrl"])  # the one download the link allows
+    assert download.status_code == 200 and b"".join(download.streaming_content)
 
 
 def _revoke(link):

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench migrate admin stack clean-venv
+.PHONY: run test bench migrate admin stack clean-venv cluster-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ stack: $(VENV)/.installed-stack
 # Real server (gunicorn), PostgreSQL on 127.0.0.1 and SeaweedFS; writes bench/results.json and .md.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Two gunicorn nodes behind nginx, two Celery workers, PostgreSQL (CLUSTER_DATABASE_URL, created and
+# dropped), its own Redis and a SeaweedFS cluster, all started and stopped by the test (deploy/cluster/).
+cluster-test: $(VENV)/.installed-dev
+	cd deploy/cluster && ../../$(PY) -m pytest -c pytest.ini $(PYTEST_ARGS) test_cluster.py
 
 clean-venv:
 	rm -rf $(VENV)

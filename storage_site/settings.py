@@ -380,3 +380,9 @@ CELERY_BEAT_SCHEDULE["recompute-usage"] = {"task": "storage_site.dashboards.task
                                            "schedule": 24 * 3600.0}
 CELERY_BEAT_SCHEDULE["collect-orphaned-objects"] = {"task": "storage_site.dashboards.tasks.orphans_collect_task",
                                                     "schedule": 24 * 3600.0}
+
+# --- Behind a TLS-terminating proxy (docs/operations.md, deploy/nginx.conf.example) ------------
+# Only when the proxy always sets X-Forwarded-Proto itself: then the links the server builds
+# (share links, QR codes, tus Locations) say https.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

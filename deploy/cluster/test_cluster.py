@@ -187,6 +187,34 @@ def test_chunked_upload_half_on_a_then_a_killed_and_the_rest_on_b(cluster, alice
     cluster.invariants()
 
 
+def test_megavault_chunks_and_a_fileago_upload_token_across_nodes(cluster, alice):
+    """MegaVault: init on B, chunks in any order through A, B and nginx, complete on A.
+    FileAgo: an upload token issued by A spent on B (it lives in the database)."""
+    data = os.urandom(2 * MiB + 1000)
+    started = alice.post("b", "/api/mobile/upload/init", json={"files": [{
+        "localId": "local-1", "name": "mobile-across.mp4", "size": len(data), "mimeType": "video/mp4",
+        "checksum": "sha256:" + sha(data)}], "uploadOptions": {"chunkSize": MiB}}).json()["data"]
+    [file] = started["files"]
+    for chunk, node in zip(reversed(file["chunks"]), ("a", "proxy", "b")):
+        alice.request(node, "PUT", "/api/mobile/upload/chunk", data=data[chunk["start"]:chunk["end"] + 1],
+                      params={"uploadId": file["uploadId"], "index": chunk["index"]},
+                      headers={"Content-Type": "application/octet-stream"})
+    alice.post("a", "/api/mobile/upload/complete", json={"uploadId": file["uploadId"]})
+    mobile = alice.named("proxy", "mobile-across.mp4")
+    alice.ok(mobile["id"], data)
+    assert alice.download("b", mobile["id"]) == data
+
+    token = alice.get("a", "/api/nodes/home/upload").json()["token"]
+    page = b"uploaded with a token from node A"
+    answer = alice.post("b", f"/upload/{token}", auth=False,
+                        files={"file": ("fileago-across.txt", io.BytesIO(page), "text/plain")}).json()
+    assert answer["status"] == "success"
+    uploaded = alice.named("a", "fileago-across.txt")
+    alice.ok(uploaded["id"], page)
+    assert alice.download("proxy", uploaded["id"]) == page
+    cluster.invariants()
+
+
 def test_tus_upload_started_on_b_resumed_on_a(cluster, alice):
     data = os.urandom(2 * MiB + 5)
     started = tus_client.TusClient(cluster.url("b") + "/api/tus/", headers=alice.headers).uploader(

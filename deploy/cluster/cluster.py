@@ -136,8 +136,7 @@ class Cluster:
     def node_start(self, name: str, wait: bool = True) -> None:
         env = self.env(name, HOST="127.0.0.1", WEB_PORT=str(self.node_ports[name]), WEB_CONCURRENCY="1",
                        WEB_THREADS="4")
-        self._process(name, [sys.executable, "-m", "gunicorn", "storage_site.wsgi:application",
-                             "-c", "deploy/gunicorn.conf.py"], env)
+        self._process(name, ["bash", "deploy/web.sh"], env)  # as a production node starts (exec gunicorn)
         if wait:
             self.node_wait(name)
 

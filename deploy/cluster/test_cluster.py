@@ -161,6 +161,9 @@ def test_upload_on_a_then_list_download_search_and_sync_on_b(cluster, alice, bob
     delta = alice.get("b", "/api/mobile/sync/status", params={"syncToken": first_sync["nextSyncToken"]}
                       ).json()["data"]
     assert {item["id"] for item in delta["changes"]["created"]} >= {file["id"], large["id"]}
+    # The admin's static files are on every node (each collects its own into its DATA_DIR).
+    for node in ("a", "b"):
+        assert requests.get(cluster.url(node) + "/static/admin/css/base.css", timeout=30).status_code == 200
     # Bob, on the other node, cannot reach Alice's file.
     bob.get("b", f"/api/files/{file['id']}/download", expect=404)
     bob.get("a", f"/api/files/{file['id']}/info", expect=404)

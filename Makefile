@@ -49,8 +49,10 @@ bench: $(VENV)/.installed-dev
 
 # Two gunicorn nodes behind nginx, two Celery workers, PostgreSQL (CLUSTER_DATABASE_URL, created and
 # dropped), its own Redis and a SeaweedFS cluster, all started and stopped by the test (deploy/cluster/).
+# CLUSTER_TIMEOUT (s) bounds the run: then the test stops everything it started and fails.
+CLUSTER_TIMEOUT ?= 900
 cluster-test: $(VENV)/.installed-dev
-	cd deploy/cluster && ../../$(PY) -m pytest -c pytest.ini $(PYTEST_ARGS) test_cluster.py
+	cd deploy/cluster && timeout --kill-after=90 $(CLUSTER_TIMEOUT) ../../$(PY) -m pytest -c pytest.ini $(PYTEST_ARGS) test_cluster.py
 
 clean-venv:
 	rm -rf $(VENV)

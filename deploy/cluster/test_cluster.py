@@ -13,6 +13,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -31,8 +32,15 @@ MiB = 1024 * 1024
 DATABASE_URL = os.environ.get("CLUSTER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_cluster")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    # The parts run in sessions of their own: a SIGTERM (CI's time limit) must still reach the
+    # teardown below, which stops them, rather than end this process alone.
+    signal.signal(signal.SIGTERM, _interrupt)
     root = scratch_dir()
     database_create(DATABASE_URL)
     running = Cluster(root, DATABASE_URL)

@@ -198,6 +198,58 @@ def test_chunked_upload_half_on_a_then_a_killed_and_the_rest_on_b(cluster, alice
     cluster.invariants()
 
 
+class _BodyThatKills(io.RawIOBase):
+    """A request body that kills a node once half of it has been sent: the node dies
+    while it is reading the chunk."""
+
+    def __init__(self, data: bytes, victim):
+        super().__init__()
+        self.data, self.victim, self.sent = data, victim, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if self.sent >= len(self.data) // 2 and self.victim.alive:
+            self.victim.kill()
+        size = len(self.data) - self.sent if size is None or size < 0 else min(size, 64 * 1024)
+        piece = self.data[self.sent:self.sent + size]
+        self.sent += len(piece)
+        return piece
+
+
+def test_node_killed_in_the_middle_of_a_chunk_the_client_sends_it_again_to_the_other(cluster, alice):
+    data = os.urandom(2 * MiB + 1000)
+    started = alice.post("b", "/api/mobile/upload/init", json={"files": [{
+        "localId": "local-kill", "name": "chunk-cut-off.mp4", "size": len(data), "mimeType": "video/mp4"}],
+        "uploadOptions": {"chunkSize": MiB}}).json()["data"]
+    [file] = started["files"]
+    chunk = {item["index"]: data[item["start"]:item["end"] + 1] for item in file["chunks"]}
+    params = {"uploadId": file["uploadId"]}
+    octets = {"Content-Type": "application/octet-stream"}
+    alice.request("a", "PUT", "/api/mobile/upload/chunk", data=chunk[0], params={**params, "index": 0}, headers=octets)
+    try:
+        with pytest.raises(requests.ConnectionError):
+            requests.put(cluster.url("a") + "/api/mobile/upload/chunk", params={**params, "index": 1}, timeout=60,
+                         data=_BodyThatKills(chunk[1], cluster.processes["a"]), headers={**alice.headers, **octets})
+        assert not cluster.processes["a"].alive
+        status = alice.get("b", f"/api/mobile/upload/{file['uploadId']}").json()["data"]
+        assert status["completedChunks"] == [0], status  # never half a chunk
+        for index in (1, 2):
+            alice.request("b", "PUT", "/api/mobile/upload/chunk", data=chunk[index],
+                          params={**params, "index": index}, headers=octets)
+        alice.post("proxy", "/api/mobile/upload/complete", json={"uploadId": file["uploadId"]})
+    finally:
+        cluster.node_start("a")
+    uploaded = alice.named("a", "chunk-cut-off.mp4")
+    alice.ok(uploaded["id"], data)
+    assert alice.download("a", uploaded["id"]) == data
+    cluster.invariants()
+
+
 def test_megavault_chunks_and_a_fileago_upload_token_across_nodes(cluster, alice):
     """MegaVault: init on B, chunks in any order through A, B and nginx, complete on A.
     FileAgo: an upload token issued by A spent on B (it lives in the database)."""
@@ -395,6 +447,11 @@ def test_backup_and_restore_drill(cluster, alice):
 
 
 def test_everything_stopped_and_started_again_loses_nothing(cluster, alice):
+    # An upload under way and a phone's sync position, from before the stop.
+    upload_id = _chunk_init(alice, "a", "across-the-restart.bin", 2)
+    chunks = [os.urandom(MiB), os.urandom(1000)]
+    _chunk_send(alice, "a", upload_id, 1, chunks[0])
+    position = alice.get("b", "/api/mobile/sync/status").json()["data"]["nextSyncToken"]
     before = alice.get("proxy", "/api/user/storage-stats").json()["data"]
     cluster.stop()
     assert not any(process.alive for process in cluster.processes.values())
@@ -402,4 +459,11 @@ def test_everything_stopped_and_started_again_loses_nothing(cluster, alice):
     cluster.start()
     assert alice.get("proxy", "/api/user/storage-stats").json()["data"] == before  # the same token still works
     _all_files_download(cluster)
+
+    _chunk_send(alice, "b", upload_id, 2, chunks[1])
+    _chunk_complete(alice, "proxy", upload_id)
+    file = alice.named("a", "across-the-restart.bin")
+    alice.ok(file["id"], b"".join(chunks))
+    delta = alice.get("b", "/api/mobile/sync/status", params={"syncToken": position}).json()["data"]
+    assert [item["id"] for item in delta["changes"]["created"]] == [file["id"]]
     cluster.invariants()

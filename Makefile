@@ -45,7 +45,7 @@ stack: $(VENV)/.installed-stack
 
 # Real server (gunicorn), PostgreSQL on 127.0.0.1 and SeaweedFS; writes bench/results.json and .md.
 bench: $(VENV)/.installed-dev
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Two gunicorn nodes behind nginx, two Celery workers, PostgreSQL (CLUSTER_DATABASE_URL, created and
 # dropped), its own Redis and a SeaweedFS cluster, all started and stopped by the test (deploy/cluster/).

@@ -1,4 +1,4 @@
-"""Stratus settings: everything comes from the environment (DESIGN.md §5).
+"""Stratus settings: everything comes from the environment (the README lists every variable).
 
 With nothing set, the server runs on the embedded default: SQLite and files under
 DATA_DIR, Celery tasks in process, WhatsApp messages to the console.
@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "storage_site.core.middleware.InputCheckMiddleware",  # before any view: docs/input.md
 ]
 
 ROOT_URLCONF = "storage_site.urls"
@@ -98,7 +99,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several writers at once (gunicorn's workers and threads, the Celery worker): WAL lets
+    # readers go on while one writes; IMMEDIATE takes the write lock when a transaction
+    # begins, where a deferred one that reads first fails at once with "database is locked"
+    # when it tries to write; the timeout is how long a writer waits for the lock (seconds).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -185,9 +194,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "storage_site.core.parsers.JSONParser",  # the input rules: docs/input.md
+        "storage_site.core.parsers.FormParser",
+        "storage_site.core.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,5 +1,6 @@
 """The public side of share links: no account, just the link's token."""
 
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -58,17 +59,25 @@ class PublicShareDownloadView(_Public):
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
                    description="Streams the file's current content; `Range` supported. Every answer that "
-                               "carries byte 0 counts as one download against `maxDownloads`.")
+                               "carries byte 0 counts as one download against `maxDownloads`, and all "
+                               "answers together, ranges included, serve at most size × `maxDownloads` "
+                               "bytes (410 past either).")
     def get(self, request, token):
         link = shares.share_resolve(token=token)
         shares.share_authorize(link=link, grant=request.query_params.get("grant")
                                or request.headers.get("X-Share-Grant"))
         version = versions.version_get(node=link.node, number=link.node.version)
         response = downloads.stream_version(request, version, name=link.node.name)
-        # Count by what is served, not by what was asked: an ignored Range (other unit,
-        # several ranges, If-Range mismatch) or a long suffix still sends byte 0.
-        # The body is lazy, so nothing has been read when the limit refuses.
-        sends_start = response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-")
-        if sends_start and request.method != "HEAD":  # HEAD sends no body
-            shares.share_count_download(link=link)
-        return response
+        # Charged by what is served, not by what was asked (an ignored Range still sends
+        # byte 0); the body is lazy, so nothing has been read when the limit refuses.
+        if request.method == "HEAD":  # no body
+            return response
+        return shares.share_download_charge(link=link, response=response, size=version.size)
+
+
+urls = [
+    path("api/public/shares/<str:token>", PublicShareView.as_view(), name="public-share"),
+    path("api/public/shares/<str:token>/unlock", PublicShareUnlockView.as_view(), name="public-unlock"),
+    path("api/public/shares/<str:token>/download", PublicShareDownloadView.as_view(),
+         name="public-download"),
+]

@@ -2,6 +2,8 @@ from rest_framework import serializers
 
 from folders.api.serializers import CONFLICT_HELP
 
+from storage_site.core.fields import IntegerField
+
 from ..models import FileVersion, ShareLink
 
 
@@ -51,17 +53,17 @@ class UploadSerializer(serializers.Serializer):
 
 
 class ShareCreateSerializer(serializers.Serializer):
-    expiresIn = serializers.IntegerField(required=False, min_value=60, max_value=10 * 365 * 86400,
+    expiresIn = IntegerField(required=False, min_value=60, max_value=10 * 365 * 86400,
                                          help_text="Seconds the link stays valid; omitted = no expiry.")
     password = serializers.CharField(required=False, allow_blank=False, max_length=128, trim_whitespace=False)
-    maxDownloads = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    maxDownloads = IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
 class ShareUpdateSerializer(serializers.Serializer):
     password = serializers.CharField(required=False, allow_blank=True, max_length=128, trim_whitespace=False,
                                      help_text="New password; empty string removes it. Ends earlier grants.")
-    expiresIn = serializers.IntegerField(required=False, allow_null=True, min_value=60, max_value=10 * 365 * 86400)
-    maxDownloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    expiresIn = IntegerField(required=False, allow_null=True, min_value=60, max_value=10 * 365 * 86400)
+    maxDownloads = IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
 
 
 class SharePasswordSerializer(serializers.Serializer):

@@ -1,22 +1,21 @@
 """Small pieces every API module shares: the primary envelope, dialect base views,
 lenient parsers, the client address."""
 
-import json
-
 from django.conf import settings
 from django.http import QueryDict
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import BaseParser, ParseError
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
 
 from .pagination import PrimaryPagination
+from .parsers import form_check, json_decode
 
 
 def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
-    """The primary API's success envelope (DESIGN.md §7)."""
+    """The primary API's success envelope (docs/apis.md)."""
     body = {"success": True}
     if message:
         body["message"] = message
@@ -79,11 +78,10 @@ class LenientJSONParser(BaseParser):
         text = raw.decode(parser_context.get("encoding", "utf-8") if parser_context else "utf-8", errors="replace")
         stripped = text.lstrip()
         if stripped.startswith("{"):
-            try:
-                return json.loads(stripped)
-            except ValueError as exc:
-                raise ParseError(f"JSON parse error - {exc}") from None
-        return QueryDict(text)
+            return json_decode(stripped)
+        data = QueryDict(text)
+        form_check(data)
+        return data
 
 
 # --- schema helpers -------------------------------------------------------------

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run dev test bench migrate admin stack clean-venv
+.PHONY: run dev test bench migrate admin stack clean-venv cluster-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ stack: $(VENV)/.installed-stack
 # Real server (gunicorn), PostgreSQL on 127.0.0.1 and SeaweedFS; writes bench/results.json and .md.
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Two gunicorn nodes behind nginx, two Celery workers, PostgreSQL (CLUSTER_DATABASE_URL, created and
+# dropped), its own Redis and a SeaweedFS cluster, all started and stopped by the test (deploy/cluster/).
+# CLUSTER_TIMEOUT (s) bounds the run: then the test stops everything it started and fails.
+CLUSTER_TIMEOUT ?= 900
+cluster-test: $(VENV)/.installed-dev
+	cd deploy/cluster && timeout --kill-after=90 $(CLUSTER_TIMEOUT) ../../$(PY) -m pytest -c pytest.ini $(PYTEST_ARGS) test_cluster.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -410,3 +410,9 @@ CELERY_BEAT_SCHEDULE["collect-orphaned-objects"] = {"task": "storage_site.dashbo
 # --- WebDAV at /dav/ (dav app) ------------------------------------------------------------
 # HTTP Basic with app passwords always; with the account password too unless this is off.
 WEBDAV_ACCOUNT_PASSWORDS = env.bool("WEBDAV_ACCOUNT_PASSWORDS", default=True)
+
+# --- Behind a TLS-terminating proxy (docs/operations.md, deploy/nginx.conf.example) ------------
+# Only when the proxy always sets X-Forwarded-Proto itself: then the links the server builds
+# (share links, QR codes, tus Locations) say https.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

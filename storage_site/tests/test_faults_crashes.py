@@ -11,7 +11,6 @@ point (`_gate`) so the test knows the worker is inside the work when it kills it
 
 import json
 import os
-import signal
 import socket
 import time
 from datetime import timedelta
@@ -28,6 +27,7 @@ from files.tests import test_chunks_streamvault as sv
 from files.tests import test_megavault_upload as mv
 from files.tests.helpers import download, sha, upload, usage
 from storage_site.core import storage
+from storage_site.testing.faults import gate_setup, process_kill
 from storage_site.testing.invariants import assert_storage_invariants, leftovers_clear
 
 MiB = 1024 * 1024
@@ -62,39 +62,6 @@ def _files_named(client, name: str) -> list[dict]:
 
 # --- a worker killed in the middle of the work ------------------------------------------
 
-_GATE = """
-import importlib, os, time
-import django
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storage_site.settings")
-django.setup()
-
-
-def gate(target, folder, after):
-    module, _, path = target.partition(":")
-    owner = importlib.import_module(module)
-    *parents, name = path.split(".")
-    for parent in parents:
-        owner = getattr(owner, parent)
-    original = getattr(owner, name)
-
-    def gated(*args, **kwargs):
-        result = original(*args, **kwargs) if after else None
-        entered = os.path.join(folder, "entered")
-        if not os.path.exists(entered):  # the first call only: say who is here, then hold still
-            with open(entered + ".tmp", "w") as fh:
-                fh.write(str(os.getpid()))
-            os.replace(entered + ".tmp", entered)
-            while not os.path.exists(os.path.join(folder, "release")):
-                time.sleep(0.05)
-        return result if after else original(*args, **kwargs)
-
-    setattr(owner, name, gated)
-
-
-gate({target!r}, {folder!r}, {after!r})
-"""
-
-
 @pytest.fixture
 def gate(tmp_path, settings):
     """`gate.setup(target, after=False)` → worker setup code that stops the first call of
@@ -108,7 +75,7 @@ def gate(tmp_path, settings):
     class Gate:
         @staticmethod
         def setup(target: str, *, after: bool = False) -> str:
-            return _GATE.format(target=target, folder=str(folder), after=after)
+            return gate_setup(target, str(folder), after=after)
 
         @staticmethod
         def wait(worker, timeout: float = 60) -> int:
@@ -121,26 +88,6 @@ def gate(tmp_path, settings):
 
     yield Gate
     (folder / "release").touch()  # a worker still held (a failed test) stops at once
-
-
-def _kill(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(200):  # until it is gone (a prefork child is reaped by its parent)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if _zombie(pid):
-            return
-        time.sleep(0.05)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def _forget_unacked(task: str) -> None:
@@ -212,7 +159,7 @@ def test_worker_process_killed_mid_assembly_is_run_again_at_once(celery_worker_f
         upload_id = _chunked_upload(auth_client, chunks)
         child = gate.wait(worker)
         assert child != worker.pid
-        _kill(child)
+        process_kill(child)
         # Long before the assembly's lease (UPLOAD_ASSEMBLY_STALE_SECONDS) could run out.
         done = _complete_when_done(auth_client, upload_id, timeout=30)
     finally:
@@ -247,7 +194,7 @@ def test_worker_killed_mid_assembly_is_resumed_by_another_worker(celery_worker_f
             assert sv.complete(auth_client, upload_id, expect=202)["status"] == "assembling"
             time.sleep(0.3)
 
-        _kill(first.pid)
+        process_kill(first.pid)
         done = _complete_when_done(auth_client, upload_id, timeout=stale + 20)
     finally:
         _forget_unacked("files.tasks.upload_assemble_task")
@@ -306,7 +253,7 @@ def test_worker_killed_mid_preview_leaves_the_original_and_no_partial_preview(ce
         assert len(_objects("previews") - before) == 1  # one image written, the other not
         assert info(auth_client, file_id)["status"] == "processing"
         assert preview(auth_client, file_id, "thumbnail").status_code == 202  # never a partial image
-        _kill(first.pid)
+        process_kill(first.pid)
         celery_worker_factory(name="second")
 
         # Time passes beyond the hard time limit; the periodic sweep (beat) runs.

@@ -29,7 +29,7 @@ _CONTROL_IN_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 # A header value may hold a tab (RFC 9110 §5.5).
 _CONTROL_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
-# Digits only, at most 19 of them (a bigint has 19): no sign games, no "1e5", no "1.0".
+# An optional sign and at most 19 digits (a bigint has 19): no "1e5", no "1.0", no "0x10".
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 

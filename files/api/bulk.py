@@ -18,7 +18,7 @@ from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope
 from storage_site.core.exceptions import QuotaExceeded
 
 from ..services import bulk_uploads
-from .upload_handlers import body_size_check, read_body, streamed_form
+from .upload_handlers import body_size_check, form_receive, streamed_form
 from .views import ERRORS as FILE_ERRORS
 from .views import too_large_message
 
@@ -161,11 +161,12 @@ class BulkFileView(PrimaryView):
         with ExitStack() as stack:
             # Hold quota for the declared body first; the file part then streams straight to storage.
             try:
-                reservation = stack.enter_context(quota_held(user=request.user, size=size))
+                reservation = stack.enter_context(quota_held(user=request.user, size=size, purpose="bulk-file"))
             except QuotaExceeded as exc:
                 _record_refusal(request, exc)
                 raise
-            data, handler = streamed_form(request, BulkFileSerializer, too_large=too_large_message())
+            data, handler = streamed_form(request, BulkFileSerializer, too_large=too_large_message(),
+                                          reservation=reservation)
             upload = data["file"]
             try:
                 batch = _batch(request, data["uploadId"])
@@ -183,9 +184,7 @@ class BulkFileView(PrimaryView):
 def _record_refusal(request, error):
     """No room for this file: read the form without keeping a byte of the file, so that
     the refusal is recorded in its batch."""
-    handler = _DiscardFileHandler(request._request)
-    request._request.upload_handlers = [handler]
-    payload = BulkFileFieldsSerializer(data=read_body(request, handler))
+    payload = BulkFileFieldsSerializer(data=form_receive(request, _DiscardFileHandler()))
     payload.is_valid(raise_exception=True)
     bulk_uploads.bulk_file_refused(batch=_batch(request, payload.validated_data["uploadId"]),
                                   relative_path=payload.validated_data["relativePath"], error=error)

@@ -16,7 +16,7 @@ from storage_site.core.exceptions import ApplicationError, NotFound
 from ..models import UploadSource, UploadStatus
 from ..services import upload_sessions as engine
 from .streamvault import ERRORS, MESSAGE
-from .upload_handlers import PartUploadHandler, body_size_check, read_body
+from .upload_handlers import PartUploadHandler, body_size_check, form_receive
 
 CHUNK_ERRORS = {**ERRORS, 410: ERRORS[404]}
 
@@ -104,10 +104,9 @@ class ChunkUploadView(StreamVaultView):
     def post(self, request):
         body_size_check(request, limit=settings.UPLOAD_CHUNK_MAX_SIZE,
                         message=f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
-        handler = PartUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
+        handler = PartUploadHandler()
         try:
-            payload = ChunkUploadSerializer(data=read_body(request, handler))
+            payload = ChunkUploadSerializer(data=form_receive(request, handler))
             payload.is_valid(raise_exception=True)
             session = _session(request, payload.validated_data["upload_id"])
             received = payload.validated_data["file"].received

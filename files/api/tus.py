@@ -262,6 +262,9 @@ class TusCreateView(TusView):
             except ApplicationError as exc:
                 exc.headers["Location"] = location  # the upload exists: the client may resume it
                 raise
+            except Exception as exc:  # a 5xx without a Location: nobody could resume it
+                engine.session_abandon(session, exc)
+                raise
             headers.update(_upload_headers(session, offset))
         return Response(status=201, headers=headers)
 

@@ -65,12 +65,13 @@ class StorageUploadHandler(FileUploadHandler):
     field_name = "file"
     chunk_size = READ_CHUNK
 
-    def __init__(self, request=None):
+    def __init__(self, request=None, *, reservation=None):
         super().__init__(request)
         self.writer = None
         self.stored: StoredBytes | None = None
         self.body_length: int | None = None
         self.cut_short = False
+        self.reservation = reservation  # its lease is renewed while the bytes flow
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.body_length = content_length  # bounds the file: an S3 writer sizes its parts by it
@@ -89,6 +90,8 @@ class StorageUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data, start):
         if self.writer is not None:
             self.writer.write(raw_data)
+        if self.reservation is not None:
+            self.reservation.renew()
         return None
 
     def file_complete(self, file_size):
@@ -186,6 +189,20 @@ class PartUploadHandler(FileUploadHandler):
             self.received = None
 
 
+def form_receive(request, handler):
+    """Parse a multipart body through `handler` alone (see `read_body`). The one place
+    that reaches the Django request under DRF's: no view needs `request._request`."""
+    handler.request = request._request
+    request._request.upload_handlers = [handler]
+    return read_body(request, handler)
+
+
+def body_stream(request):
+    """A raw (not multipart) request body to read as a stream: Django's request, which
+    stops at Content-Length. Never `request.data`: DRF must not parse it."""
+    return request._request
+
+
 def read_body(request, handler):
     """Parse a multipart body through `handler`; a body cut short (client gone, short
     Content-Length) is a 400, and a part left half-written is dropped."""
@@ -208,14 +225,14 @@ def _interrupted() -> ApplicationError:
     return ApplicationError("The upload was interrupted before the whole body arrived.", code="INCOMPLETE_UPLOAD")
 
 
-def streamed_form(request, serializer_class, *, too_large: str):
+def streamed_form(request, serializer_class, *, too_large: str, reservation=None):
     """Parse a multipart form whose `file` streams straight to storage while the body
-    is read (no temporary file). Returns (validated data, handler); the caller hands
-    `data["file"].stored` to a service, or calls `handler.abort()` to drop it."""
-    handler = StorageUploadHandler(request._request)
-    request._request.upload_handlers = [handler]
+    is read (no temporary file), renewing `reservation`'s lease as bytes arrive.
+    Returns (validated data, handler); the caller hands `data["file"].stored` to a
+    service, or calls `handler.abort()` to drop it."""
+    handler = StorageUploadHandler(reservation=reservation)
     try:
-        payload = serializer_class(data=read_body(request, handler))
+        payload = serializer_class(data=form_receive(request, handler))
         payload.is_valid(raise_exception=True)
         if payload.validated_data["file"].size > settings.UPLOAD_MAX_SIZE:
             raise FileTooLarge(too_large)

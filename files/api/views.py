@@ -79,7 +79,8 @@ class FileUploadView(PrimaryView):
         size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large_message())
         # Hold quota for the declared body first; the file part then streams straight to storage.
         with quota_held(user=request.user, size=size) as reservation:
-            data, handler = streamed_form(request, UploadSerializer, too_large=too_large_message())
+            data, handler = streamed_form(request, UploadSerializer, too_large=too_large_message(),
+                                          reservation=reservation)
             upload = data["file"]
             try:
                 folder = tree.folder_get_or_home(user=request.user, folder_id=data.get("folderId"))

@@ -116,9 +116,9 @@ def batch_start(*, user, files: list[FileRequest], chunk_size: int = CHUNK_SIZE_
             except ApplicationError as exc:
                 exc.details = {**(exc.details or {}), "localId": file.local_id}
                 raise
-    except BaseException:
-        for session in sessions:
-            engine.session_fail(session, "CANCELLED", "Another file of the batch could not start.")
+    except BaseException as exc:
+        for session in sessions:  # each on its own: one failing must not keep the others' quota
+            engine.session_abandon(session, exc)
         batch.delete()
         raise
     return batch, sessions

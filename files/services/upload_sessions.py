@@ -33,7 +33,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from accounts.quota import Reservation, quota_release, quota_reserve
+from accounts.quota import Reservation, quota_hold_open, quota_release, quota_reserve
 from folders import services as tree
 from folders.models import Node
 from storage_site.core import storage
@@ -321,7 +321,7 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
     part's bytes are held before they are stored, taken from `reservation` (held by
     the front door while the body was read) as far as it goes."""
     # Until the part is recorded, bytes already written are ours to delete on the way out.
-    placed_key, own_hold = (received.stored.key if received.stored else ""), 0
+    placed_key, own_hold = (received.stored.key if received.stored else ""), None
     try:
         _ensure_open(session)
         limit = session.total_parts or MAX_PARTS
@@ -333,11 +333,14 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
             return _same_part(session, existing, received)
         if offset is None:
             _check_part_size(session, number, received.size)
+        holds = []  # what pays for the part's bytes, handed over to the session as it is recorded
         if session.expected_size is None:
             from_request = min(reservation.held, received.size) if reservation is not None else 0
+            if from_request:
+                holds.append((reservation, from_request))
             if received.size > from_request:
-                quota_reserve(user=session.owner, size=received.size - from_request)
-                own_hold = received.size - from_request
+                own_hold = quota_hold_open(user=session.owner, size=received.size - from_request, purpose="part")
+                holds.append((own_hold, own_hold.held))
         etag = ""
         if received.stored is not None:
             pass  # already in an object of its own
@@ -349,18 +352,16 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         received.release()
         try:
             part = _part_record(session=session, number=number, received=received, key=placed_key, etag=etag,
-                                offset=offset)
+                                offset=offset, holds=holds)
         except _Duplicate as duplicate:  # ours is dropped by `finally`
             return duplicate.part
-        placed_key, own_hold = "", 0
-        if reservation is not None and session.expected_size is None:
-            reservation.committed(min(reservation.held, received.size))  # now the session's
+        placed_key = ""
         return part
     finally:
         if placed_key:
             storage.delete(placed_key)
-        if own_hold:
-            quota_release(user=session.owner, size=own_hold)
+        if own_hold is not None:
+            own_hold.release()
         received.release()
 
 
@@ -377,7 +378,7 @@ def _same_part(session: UploadSession, existing: UploadPart, received: ReceivedP
                          code="CHUNK_CONFLICT")
 
 
-def _part_record(*, session, number, received, key, etag, offset) -> UploadPart:
+def _part_record(*, session, number, received, key, etag, offset, holds=()) -> UploadPart:
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         _ensure_open(locked)
@@ -403,6 +404,8 @@ def _part_record(*, session, number, received, key, etag, offset) -> UploadPart:
         changes = {"expires_at": timezone.now() + _ttl(), "updated_at": timezone.now()}
         if locked.expected_size is None:
             changes["reserved"] = F("reserved") + received.size
+            for hold, size in holds:  # the bytes were the request's; now they are the session's
+                hold.hand_over(size)
         UploadSession.objects.filter(pk=locked.pk).update(**changes)
     return part
 
@@ -635,9 +638,8 @@ def _commit(session: UploadSession, assembled: _Assembled) -> None:
         node = file_commit(user=locked.owner, folder=folder, name=locked.name, stored=assembled.stored,
                            mime_type=locked.mime_type or mime_for(locked.name, None), reservation=reservation,
                            policy=locked.conflict_policy, metadata=locked.metadata, created_by=locked.created_by,
-                           keep_on_failure=True)
-        if reservation.held > 0:
-            quota_release(user=locked.owner, size=reservation.held)
+                           keep_on_failure=True, upload_id=locked.pk, source=locked.source)
+        reservation.release()
         locked.reserved = 0
         locked.status = UploadStatus.COMPLETE
         locked.node = node
@@ -733,6 +735,18 @@ def session_fail(session: UploadSession, code: str, message: str, *, status: str
         transaction.on_commit(lambda: signals.upload_failed.send_robust(
             sender=UploadSession, session=locked, code=code, message=message))
     logger.info("upload %s ended (%s): %s", session.uuid, code, message)
+
+
+def session_abandon(session: UploadSession, error: BaseException) -> None:
+    """The request that opened `session` failed before the client learned its id: end it
+    now, its quota released, rather than when it expires (best effort: the database may
+    be what failed; then the expiry sweep ends it)."""
+    known = isinstance(error, ApplicationError)
+    try:
+        session_fail(session, error.code if known else "UPLOAD_FAILED",
+                     error.message if known else "The server could not store this file.")
+    except Exception:
+        logger.warning("could not end abandoned upload session %s", session.uuid, exc_info=True)
 
 
 def session_cancel(session: UploadSession) -> None:

@@ -52,9 +52,24 @@ def mime_for(name: str, declared: str | None) -> str:
     return guessed or "application/octet-stream"
 
 
-def bytes_store(*, stream, size: int) -> StoredBytes:
-    """Stream exactly `size` bytes to a fresh key (the caller holds the quota)."""
+class _Renewing:
+    """A stream whose reads renew a reservation's lease: bytes are flowing."""
+
+    def __init__(self, stream, reservation: Reservation):
+        self.stream, self.reservation = stream, reservation
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.reservation.renew()
+        return data
+
+
+def bytes_store(*, stream, size: int, reservation: Reservation | None = None) -> StoredBytes:
+    """Stream exactly `size` bytes to a fresh key (the caller holds the quota in
+    `reservation`, whose lease the reads renew)."""
     key = blob_key_new()
+    if reservation is not None:
+        stream = _Renewing(stream, reservation)
     written, sha256 = storage.put_stream(key, stream, limit=size)
     if written != size:
         storage.delete(key)
@@ -65,12 +80,14 @@ def bytes_store(*, stream, size: int) -> StoredBytes:
 def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mime_type: str,
                 reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION,
                 target: Node | None = None, metadata: dict | None = None, created_by=None,
-                keep_on_failure: bool = False) -> Node:
+                keep_on_failure: bool = False, upload_id: int | None = None, source: str = "") -> Node:
     """Record stored bytes as a file in `folder`, or as a new version of `target`.
     `user` pays the quota; `created_by` (default `user`) is who uploaded, which
     differs for a member uploading into a group's folder. Every upload path ends
     here. On any failure the stored object is deleted, unless `keep_on_failure`
-    (the upload engine keeps what it assembled, to try again)."""
+    (the upload engine keeps what it assembled, to try again). `upload_id` and `source`
+    (the upload session and its door, when the file comes from one) travel with
+    `file_committed`, so receivers need not look for the session."""
     try:
         if stored.size > reservation.held:
             reservation.grow(stored.size - reservation.held)
@@ -96,7 +113,7 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
     reservation.committed(stored.size)
     created_new = node.version == 1
     transaction.on_commit(lambda: signals.file_committed.send_robust(
-        sender=Node, node=node, blob=blob, user=user, created=created_new))
+        sender=Node, node=node, blob=blob, user=user, created=created_new, upload_id=upload_id, source=source))
     return node
 
 
@@ -140,7 +157,7 @@ def file_upload(*, user, folder: Node, name: str, stream, size: int, content_typ
     """Upload a whole file from a readable stream of known size."""
     name = _check_target(user=user, folder=folder, name=name, policy=policy)
     with quota_held(user=user, size=size) as reservation:
-        stored = bytes_store(stream=stream, size=size)
+        stored = bytes_store(stream=stream, size=size, reservation=reservation)
         return file_commit(user=user, folder=folder, name=name, stored=stored, reservation=reservation,
                            mime_type=mime_for(name, content_type), policy=policy, metadata=metadata,
                            created_by=created_by)
@@ -164,6 +181,6 @@ def version_upload(*, user, node: Node, stream, size: int, content_type: str | N
     if node.is_folder:
         raise ApplicationError("Not a file.", code="NOT_A_FILE")
     with quota_held(user=user, size=size) as reservation:
-        stored = bytes_store(stream=stream, size=size)
+        stored = bytes_store(stream=stream, size=size, reservation=reservation)
         return file_commit(user=user, folder=None, name=node.name, stored=stored, reservation=reservation,
                            mime_type=mime_for(node.name, content_type), target=node, created_by=created_by)

@@ -208,7 +208,7 @@ def zero_based_errors():
                            "nextChunk": missing[0] if missing else None,
                            "bytesUploaded": details["bytesReceived"]}
             if exc.code == "MISSING_CHUNKS":
-                exc.message = f"Chunks missing: {engine._ranges(missing) or 'all'}."
+                exc.message = f"Chunks missing: {engine.ranges(missing) or 'all'}."
             else:
                 exc.message = ENGINE_CHUNK.sub(lambda match: f"Chunk {int(match[1]) - 1}", exc.message)
         raise

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from folders import services as tree
 from folders.models import NodeKind
 from storage_site.core.api import StreamVaultView
-from storage_site.core.exceptions import ApplicationError, NotFound
+from storage_site.core.exceptions import NotFound
 
 from ..models import UploadSource, UploadStatus
 from ..services import upload_sessions as engine
@@ -136,8 +136,7 @@ class ChunkCompleteView(StreamVaultView):
             return Response({"file_id": session.node_id, "file_name": session.node.name,
                              "message": "File successfully assembled"})
         if session.status == UploadStatus.FAILED:
-            raise ApplicationError(session.error_message, code=session.error_code,
-                                   status_code=400 if session.error_code == "CHECKSUM_MISMATCH" else 409)
+            raise engine.session_error(session)
         body = _status_body(session)
         body["message"] = "The file is being assembled; call chunk_complete again to get it."
         return Response(body, status=202)

@@ -146,7 +146,7 @@ def _append(request, session: UploadSession, *, offset: int) -> tuple[UploadSess
         return session, held
     session = engine.session_complete(session=session)  # small files now, big ones by the task
     if session.status == UploadStatus.FAILED:  # the bytes arrived but could not become a file
-        raise engine.UploadError(session.error_message, code=session.error_code, status_code=409)
+        raise engine.session_error(session)
     return session, held
 
 

@@ -221,6 +221,5 @@ def upload_complete(*, session: UploadSession, checksum: str | None = None,
     """Finish one file. A failed assembly (the checksum, above all) is an error the client sees."""
     session = engine.session_complete(session=session, checksum=checksum, metadata=metadata)
     if session.status == UploadStatus.FAILED:
-        raise UploadError(session.error_message, code=session.error_code,
-                          status_code=400 if session.error_code == "CHECKSUM_MISMATCH" else 409)
+        raise engine.session_error(session)
     return session

@@ -267,6 +267,7 @@ def test_a_tus_upload_whose_creation_failed_with_503_holds_nothing(auth_client, 
     from files.models import UploadSession, UploadStatus
     from files.services import upload_sessions
 
+    leftovers_clear()
     before = usage(auth_client)
 
     def database_busy(**kwargs):

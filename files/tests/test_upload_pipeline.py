@@ -50,3 +50,40 @@ def test_a_bulk_file_into_a_missing_batch_is_404_and_keeps_nothing(auth_client, 
     assert usage(auth_client) == before
     assert _objects("blobs") == objects
     assert_storage_invariants(users=[user])
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize("order, reads", [([1, 2, 3], 0), ([2, 1, 3], 1)], ids=["in-order", "out-of-order"])
+def test_chunks_in_order_are_hashed_as_they_arrive_and_complete_reads_nothing_back(order, reads, auth_client, user,
+                                                                                    settings, monkeypatch):
+    """StreamVault chunks on S3: those that arrive in order are added to the whole-file
+    SHA-256 as they are recorded, so `complete` does not read the file back; chunks out
+    of order fall back to the verification read. Either way the file is the bytes sent."""
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("S3 multipart uploads need STORAGE_BACKEND=s3")
+    from storage_site.core import storage
+
+    from .helpers import download, sha
+    from .test_chunks_streamvault import complete, init, send
+
+    chunks = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(10)]
+    upload_id = init(auth_client, total=3)["upload_id"]
+    for number in order:
+        send(auth_client, upload_id, number, chunks[number - 1])
+    original, read_back = storage.object_sha256, []
+
+    def counted(key):
+        read_back.append(key)
+        return original(key)
+
+    monkeypatch.setattr(storage, "object_sha256", counted)
+    done = complete(auth_client, upload_id)
+    assert len(read_back) == reads
+    data = b"".join(chunks)
+    [listed] = [item for item in auth_client.get("/api/search", {"q": "example"}).json()["data"]["items"]
+                if item["name"] == "example.mp4"]
+    assert done["file_id"] and listed["sha256"] == sha(data)
+    assert download(auth_client, listed["id"]) == data
+    assert_storage_invariants(files_ok=[(user, listed["id"], sha(data))], users=[user], rehash=-1)

@@ -25,7 +25,7 @@ from ..models import UploadPart, UploadSession, UploadStatus
 from ..services.blobs import blob_key_new
 from .commit import file_commit
 from .intake import StoredBytes, mime_for, target_check
-from .parts import part_size_check, parts_sync
+from .parts import file_hash_of, part_size_check, parts_sync
 from .sessions import UploadError, checksum_parse, keys_delete, part_conflict, parts_missing, session_ensure_open, \
     session_fail
 
@@ -254,6 +254,11 @@ def _assemble_multipart(session: UploadSession, parts: list[UploadPart]) -> _Ass
         # Completed by an earlier run that died before recording it?
         if not (storage.exists(session.storage_key) and storage.size(session.storage_key) == total):
             raise
+    sha256 = file_hash_of(session, parts)
+    if sha256 and storage.size(session.storage_key) == total:
+        # Every part was hashed as it arrived, in order, and S3 joined exactly those parts
+        # (their ETags): nothing to read back.
+        return _Assembled(StoredBytes(session.storage_key, total, sha256))
     size, sha256 = storage.object_sha256(session.storage_key)  # the one read: verify before it is visible
     return _Assembled(StoredBytes(session.storage_key, size, sha256))
 

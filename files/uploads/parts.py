@@ -22,6 +22,7 @@ from storage_site.core import storage
 
 from ..models import UploadPart, UploadSession, UploadStatus
 from ..services.blobs import blob_key_new
+from . import digest
 from .intake import StoredBytes
 from .sessions import MAX_PARTS, UploadError, part_conflict, session_ensure_open, session_ttl
 
@@ -193,8 +194,7 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         else:
             placed_key = blob_key_new()
             storage.put_bytes(placed_key, received.spooled or b"")
-        received.release()
-        try:
+        try:  # the spooled copy stays until the part is recorded: it may be hashed into the file's SHA-256
             part = _part_record(session=session, number=number, received=received, key=placed_key, etag=etag,
                                 offset=offset, holds=holds)
         except _Duplicate as duplicate:  # ours is dropped by `finally`
@@ -246,12 +246,35 @@ def _part_record(*, session, number, received, key, etag, offset, holds=()) -> U
                                      code="CHUNK_CONFLICT") from None
             raise _Duplicate(existing) from None
         changes = {"expires_at": timezone.now() + session_ttl(), "updated_at": timezone.now()}
+        changes.update(_file_hash_extend(locked, number, received))
         if locked.expected_size is None:
             changes["reserved"] = F("reserved") + received.size
             for hold, size in holds:  # the bytes were the request's; now they are the session's
                 hold.hand_over(size)
         UploadSession.objects.filter(pk=locked.pk).update(**changes)
     return part
+
+
+def _file_hash_extend(session: UploadSession, number: int, received: ReceivedPart) -> dict:
+    """The next part in order, still spooled here: add it to the whole-file SHA-256 (under
+    the session's lock, so parts recorded at once take their turns). Any other part (out
+    of order, streamed to an object of its own, sent straight to S3) stops the running
+    hash; `complete` then verifies by reading the file back."""
+    if received.spooled is None or session.direct or session.hashed_parts != number - 1 or not digest.available():
+        return {}
+    running = digest.ResumableSha256(bytes(session.sha256_state))
+    received.spooled.seek(0)
+    while data := received.spooled.read(storage.CHUNK_SIZE):
+        running.update(data)
+    return {"hashed_parts": number, "sha256_state": running.state()}
+
+
+def file_hash_of(session: UploadSession, parts: list[UploadPart]) -> str:
+    """The whole file's SHA-256 when every part was hashed as it arrived, else ''."""
+    in_order = [part.number for part in parts] == list(range(1, len(parts) + 1))
+    if session.direct or not parts or session.hashed_parts != len(parts) or not in_order:
+        return ""
+    return digest.ResumableSha256(bytes(session.sha256_state)).hexdigest()
 
 
 def _learn_chunk_size(session: UploadSession, number: int, size: int) -> None:

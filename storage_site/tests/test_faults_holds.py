@@ -217,7 +217,7 @@ def test_server_killed_mid_upload_holds_nothing_after_the_sweep(kind, door, web_
 
     assert _files_named(auth_client, door.name) == []  # nothing visible
     time.sleep(LEASE + 0.5)  # the dead request's lease runs out
-    quota_holds_expire_task.delay()  # the beat's sweep
+    quota_holds_expire_task.apply()  # the beat's sweep, run here
     assert not QuotaHold.objects.filter(owner=user).exists()
     assert usage(auth_client) == before  # a chunked session still holds its declared size, nothing more
 
@@ -245,7 +245,7 @@ def test_a_slow_upload_keeps_its_hold_past_the_lease(web_server, auth_client, us
         for index in range(pieces):  # 8 × 0.6 s: twice the lease
             connection.sendall(body[index * len(body) // pieces:(index + 1) * len(body) // pieces])
             time.sleep(0.6)
-            assert quota_holds_expire_task.delay().get() == 0
+            assert quota_holds_expire_task.apply().get() == 0
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk

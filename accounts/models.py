@@ -217,3 +217,23 @@ class AppPassword(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user})"
+
+
+class QuotaHold(models.Model):
+    """Quota held for one request while its bytes arrive (accounts/quota.py). The hold
+    is counted in its owner's `storage_reserved`; its lease is renewed while bytes
+    flow, so a hold whose lease ran out belongs to a request that died (the process
+    was killed): the sweep (`quota_holds_expire`) gives its bytes back. An upload
+    session's quota is not a hold: it lives in the session, as long as the session."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quota_holds")
+    size = models.BigIntegerField()
+    purpose = models.CharField(max_length=40, help_text="What held it: upload, bulk-file, part, copy…")
+    lease_until = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(size__gte=0), name="%(app_label)s_%(class)s_size_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.size} bytes for {self.purpose} until {self.lease_until:%H:%M:%S}"

@@ -1,11 +1,7 @@
 """Reactions to the files domain's signals (connected in `BackupsConfig.ready`).
 They only hand ids to tasks or services; the rules live in the services."""
 
-from datetime import timedelta
-
-from django.utils import timezone
-
-from files.models import UploadSession, UploadSource, UploadStatus
+from files.models import UploadSource
 
 # Background (chunked) uploads a person is not watching: their end is worth a push.
 # Backup sessions get one summary push instead of one per file; bulk folder uploads
@@ -13,16 +9,13 @@ from files.models import UploadSession, UploadSource, UploadStatus
 NOTIFY_SOURCES = [UploadSource.MEGAVAULT, UploadSource.STREAMVAULT, UploadSource.TUS, UploadSource.SYNC]
 
 
-def on_file_committed(sender, *, node, blob, user, created, **kwargs):
+def on_file_committed(sender, *, node, blob, user, created, upload_id=None, source="", **kwargs):
     from .tasks import backup_upload_resolve_task, push_storage_check_task, push_upload_task
 
-    upload = (UploadSession.objects.filter(node=node, status=UploadStatus.COMPLETE,
-                                           completed_at__gte=timezone.now() - timedelta(minutes=5))
-              .order_by("-completed_at").values("pk", "source").first())
-    if upload and upload["source"] == UploadSource.BACKUP:
-        backup_upload_resolve_task.delay(upload["pk"])
-    elif upload and upload["source"] in NOTIFY_SOURCES:
-        push_upload_task.delay(upload["pk"])
+    if upload_id and source == UploadSource.BACKUP:
+        backup_upload_resolve_task.delay(upload_id)
+    elif upload_id and source in NOTIFY_SOURCES:
+        push_upload_task.delay(upload_id)
     if not getattr(user, "is_group_account", False):
         push_storage_check_task.delay(user.pk)
 

@@ -205,6 +205,10 @@ class UploadSession(models.Model):
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.UPLOADING,
                               db_index=True)
     reserved = models.BigIntegerField(default=0)
+    # The whole-file SHA-256 of parts 1..hashed_parts, added as each arrived in order
+    # (files/uploads/digest.py); `complete` reads back only what it does not cover.
+    hashed_parts = models.PositiveIntegerField(default=0)
+    sha256_state = models.BinaryField(default=b"", blank=True, editable=False)
     # The final object; with S3, `multipart_id` is its multipart upload (parts sent
     # to it directly, by the server or by the client through presigned URLs).
     storage_key = models.CharField(max_length=200)

@@ -10,7 +10,9 @@ the change, nor keeps the other receivers from running.
 from django.dispatch import Signal
 
 # A file's content was stored: a new file or a new version.
-# kwargs: node (folders.Node), blob (files.Blob), user (who pays), created (bool: new file)
+# kwargs: node (folders.Node), blob (files.Blob), user (who pays), created (bool: new file),
+# upload_id (the files.UploadSession pk it completes, or None for a one-request upload),
+# source (that session's UploadSource, or "")
 file_committed = Signal()
 
 # A chunked upload ended without a file.

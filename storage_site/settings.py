@@ -322,6 +322,9 @@ UPLOAD_ASSEMBLE_INLINE_MAX = env.int("UPLOAD_ASSEMBLE_INLINE_MAX", default=64 * 
 UPLOAD_ASSEMBLY_STALE_SECONDS = env.int("UPLOAD_ASSEMBLY_STALE_SECONDS", default=120)
 UPLOAD_PRESIGNED_URL_SECONDS = env.int("UPLOAD_PRESIGNED_URL_SECONDS", default=24 * 3600)
 UPLOAD_CHUNK_MAX_SIZE = env.int("UPLOAD_CHUNK_MAX_SIZE", default=512 * 1024**2)  # one chunk request
+# A request's quota hold (accounts/quota.py): renewed while its bytes flow; once the lease has run
+# out (the process died) the sweep gives the bytes back.
+QUOTA_HOLD_LEASE_SECONDS = env.int("QUOTA_HOLD_LEASE_SECONDS", default=300)
 
 FILEAGO_UPLOAD_TOKEN_SECONDS = env.int("FILEAGO_UPLOAD_TOKEN_SECONDS", default=5)
 
@@ -331,6 +334,7 @@ CELERY_BEAT_SCHEDULE = {
     "collect-blobs": {"task": "files.tasks.blobs_collect_task", "schedule": 3600.0},
     "expire-uploads": {"task": "files.tasks.uploads_expire_task", "schedule": 3600.0},
     "resume-assemblies": {"task": "files.tasks.uploads_resume_task", "schedule": 60.0},
+    "expire-quota-holds": {"task": "accounts.tasks.quota_holds_expire_task", "schedule": 60.0},
 }
 
 # --- Backups, devices, mobile sync and push (backups app; files/services/sync.py) ----

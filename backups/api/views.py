@@ -12,7 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.permissions import IsAdminRole
 from files.api import megavault
 from files.api.downloads import stream_version
-from files.api.upload_handlers import StorageUploadHandler, body_size_check, read_body
+from files.api.upload_handlers import StorageUploadHandler, body_size_check, form_receive
 from folders.models import Node
 from storage_site.core.api import (
     PRIMARY_ERRORS,
@@ -195,10 +195,9 @@ class BackupUploadView(BackupThrottledView):
         body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=(
             f"Files over {settings.UPLOAD_MAX_SIZE} bytes are sent in chunks: POST JSON with `size` and "
             "`checksum` instead."))
-        handler = StorageUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
+        handler = StorageUploadHandler()
         try:
-            payload = BackupUploadFormSerializer(data=read_body(request, handler))
+            payload = BackupUploadFormSerializer(data=form_receive(request, handler))
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
             session = backups.session_open(

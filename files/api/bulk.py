@@ -3,8 +3,6 @@ progress. `start` opens a batch, `file` sends one file with its relative path,
 `GET <uploadId>` tells how far it got, `complete` closes it with a summary. A thin
 door onto `services/bulk_uploads.py` (and through it the upload engine)."""
 
-from contextlib import ExitStack
-
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.urls import path
@@ -12,14 +10,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
-from accounts.quota import quota_held
 from folders.api.serializers import CONFLICT_HELP, NodeSerializer
 from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
-from storage_site.core.exceptions import QuotaExceeded
 from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..services import bulk_uploads
-from .upload_handlers import body_size_check, read_body, streamed_form
+from .upload_handlers import file_received, form_receive
 from .views import ERRORS as FILE_ERRORS
 from .views import too_large_message
 
@@ -158,21 +154,10 @@ class BulkFileView(PrimaryView):
         ),
     )
     def post(self, request):
-        size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large_message())
-        with ExitStack() as stack:
-            # Hold quota for the declared body first; the file part then streams straight to storage.
-            try:
-                reservation = stack.enter_context(quota_held(user=request.user, size=size))
-            except QuotaExceeded as exc:
-                _record_refusal(request, exc)
-                raise
-            data, handler = streamed_form(request, BulkFileSerializer, too_large=too_large_message())
+        with file_received(request, BulkFileSerializer, too_large=too_large_message(), purpose="bulk-file",
+                           refused=lambda error: _record_refusal(request, error)) as (data, reservation):
             upload = data["file"]
-            try:
-                batch = _batch(request, data["uploadId"])
-            except BaseException:
-                handler.abort()
-                raise
+            batch = _batch(request, data["uploadId"])
             relative_path = data["relativePath"]
             session = bulk_uploads.bulk_file_add(batch=batch, relative_path=relative_path, stored=upload.stored,
                                                  content_type=upload.content_type, reservation=reservation)
@@ -184,9 +169,7 @@ class BulkFileView(PrimaryView):
 def _record_refusal(request, error):
     """No room for this file: read the form without keeping a byte of the file, so that
     the refusal is recorded in its batch."""
-    handler = _DiscardFileHandler(request._request)
-    request._request.upload_handlers = [handler]
-    payload = BulkFileFieldsSerializer(data=read_body(request, handler))
+    payload = BulkFileFieldsSerializer(data=form_receive(request, _DiscardFileHandler()))
     payload.is_valid(raise_exception=True)
     bulk_uploads.bulk_file_refused(batch=_batch(request, payload.validated_data["uploadId"]),
                                   relative_path=payload.validated_data["relativePath"], error=error)

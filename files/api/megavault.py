@@ -23,7 +23,7 @@ from storage_site.core.fields import INT32_MAX, IntegerField, int_schema
 from ..models import UploadStatus
 from ..services import megavault_uploads as mv
 from ..services import upload_sessions as engine
-from .upload_handlers import PartUploadHandler, body_size_check, raw_body_length, read_body
+from .upload_handlers import PartUploadHandler, body_size_check, body_stream, form_receive, raw_body_length
 
 ERRORS = {**PRIMARY_ERRORS, 409: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
           413: ErrorEnvelopeSerializer, 503: ErrorEnvelopeSerializer}
@@ -209,7 +209,7 @@ def zero_based_errors():
                            "nextChunk": missing[0] if missing else None,
                            "bytesUploaded": details["bytesReceived"]}
             if exc.code == "MISSING_CHUNKS":
-                exc.message = f"Chunks missing: {engine._ranges(missing) or 'all'}."
+                exc.message = f"Chunks missing: {engine.ranges(missing) or 'all'}."
             else:
                 exc.message = ENGINE_CHUNK.sub(lambda match: f"Chunk {int(match[1]) - 1}", exc.message)
         raise
@@ -322,7 +322,7 @@ class ChunkView(PrimaryView):
         index = params.validated_data["index"]
         with zero_based_errors():
             # The raw body is streamed by the engine, never loaded through `request.data`.
-            mv.chunk_receive(session=session, index=index, stream=request._request, length=length)
+            mv.chunk_receive(session=session, index=index, stream=body_stream(request), length=length)
         return ok(_chunk_answer(session, index))
 
     @extend_schema(
@@ -335,10 +335,9 @@ class ChunkView(PrimaryView):
     def post(self, request):
         body_size_check(request, limit=settings.UPLOAD_CHUNK_MAX_SIZE,
                         message=f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
-        handler = PartUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
+        handler = PartUploadHandler()
         try:
-            form = read_body(request, handler)
+            form = form_receive(request, handler)
             payload = MVChunkFormSerializer(data={
                 "uploadId": form.get("uploadId") or request.query_params.get("uploadId"),
                 "index": form.get("index") or request.query_params.get("index"), "file": form.get("file")})

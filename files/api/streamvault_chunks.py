@@ -12,13 +12,13 @@ from rest_framework.response import Response
 from folders import services as tree
 from folders.models import NodeKind
 from storage_site.core.api import StreamVaultView
-from storage_site.core.exceptions import ApplicationError, NotFound
+from storage_site.core.exceptions import NotFound
 from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..models import UploadSource, UploadStatus
 from ..services import upload_sessions as engine
 from .streamvault import ERRORS, MESSAGE
-from .upload_handlers import PartUploadHandler, body_size_check, read_body
+from .upload_handlers import PartUploadHandler, body_size_check, form_receive
 
 CHUNK_ERRORS = {**ERRORS, 410: ERRORS[404]}
 
@@ -106,10 +106,9 @@ class ChunkUploadView(StreamVaultView):
     def post(self, request):
         body_size_check(request, limit=settings.UPLOAD_CHUNK_MAX_SIZE,
                         message=f"A chunk is at most {settings.UPLOAD_CHUNK_MAX_SIZE} bytes.")
-        handler = PartUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
+        handler = PartUploadHandler()
         try:
-            payload = ChunkUploadSerializer(data=read_body(request, handler))
+            payload = ChunkUploadSerializer(data=form_receive(request, handler))
             payload.is_valid(raise_exception=True)
             session = _session(request, payload.validated_data["upload_id"])
             received = payload.validated_data["file"].received
@@ -139,8 +138,7 @@ class ChunkCompleteView(StreamVaultView):
             return Response({"file_id": session.node_id, "file_name": session.node.name,
                              "message": "File successfully assembled"})
         if session.status == UploadStatus.FAILED:
-            raise ApplicationError(session.error_message, code=session.error_code,
-                                   status_code=400 if session.error_code == "CHECKSUM_MISMATCH" else 409)
+            raise engine.session_error(session)
         body = _status_body(session)
         body["message"] = "The file is being assembled; call chunk_complete again to get it."
         return Response(body, status=202)

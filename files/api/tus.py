@@ -149,7 +149,7 @@ def _append(request, session: UploadSession, *, offset: int) -> tuple[UploadSess
         return session, held
     session = engine.session_complete(session=session)  # small files now, big ones by the task
     if session.status == UploadStatus.FAILED:  # the bytes arrived but could not become a file
-        raise engine.UploadError(session.error_message, code=session.error_code, status_code=409)
+        raise engine.session_error(session)
     return session, held
 
 
@@ -265,6 +265,9 @@ class TusCreateView(TusView):
                 session, offset = _append(request, session, offset=0)
             except ApplicationError as exc:
                 exc.headers["Location"] = location  # the upload exists: the client may resume it
+                raise
+            except Exception as exc:  # a 5xx without a Location: nobody could resume it
+                engine.session_abandon(session, exc)
                 raise
             headers.update(_upload_headers(session, offset))
         return Response(status=201, headers=headers)

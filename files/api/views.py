@@ -13,7 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from accounts.quota import quota_held
 from folders import services as tree
 from folders import selectors as folder_selectors
 from folders.api.serializers import (
@@ -48,7 +47,7 @@ from .serializers import (
     UploadSerializer,
     VersionSerializer,
 )
-from .upload_handlers import body_size_check, streamed_form
+from .upload_handlers import file_received
 
 FILE = envelope("FileResponse", NodeSerializer())
 ERRORS = {**PRIMARY_ERRORS, 403: ErrorEnvelopeSerializer, 409: ErrorEnvelopeSerializer,
@@ -79,16 +78,9 @@ class FileUploadView(PrimaryView):
         ),
     )
     def post(self, request):
-        size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large_message())
-        # Hold quota for the declared body first; the file part then streams straight to storage.
-        with quota_held(user=request.user, size=size) as reservation:
-            data, handler = streamed_form(request, UploadSerializer, too_large=too_large_message())
+        with file_received(request, UploadSerializer, too_large=too_large_message()) as (data, reservation):
             upload = data["file"]
-            try:
-                folder = tree.folder_get_or_home(user=request.user, folder_id=data.get("folderId"))
-            except BaseException:
-                handler.abort()
-                raise
+            folder = tree.folder_get_or_home(user=request.user, folder_id=data.get("folderId"))
             node = uploads.stored_upload_commit(
                 user=request.user, folder=folder, name=data.get("name") or upload.name or "",
                 stored=upload.stored, content_type=upload.content_type, reservation=reservation,

@@ -173,17 +173,14 @@ def bulk_file_add(*, batch: UploadBatch, relative_path: str, stored: StoredBytes
     except BaseException as exc:
         storage.delete(stored.key)
         if session is not None:
-            engine.session_fail(session, getattr(exc, "code", "UPLOAD_FAILED"), str(exc))
+            engine.session_abandon(session, exc)
         raise
     try:
         engine.part_accept(session=session, number=1, reservation=reservation,
                            received=engine.ReceivedPart(size=stored.size, sha256=stored.sha256, stored=stored))
         session = engine.session_complete(session=session)  # one part: its object becomes the file
-    except ApplicationError as exc:
-        engine.session_fail(session, exc.code, exc.message)
-        raise
-    except BaseException:
-        engine.session_fail(session, "UPLOAD_FAILED", "The server could not store this file.")
+    except BaseException as exc:  # recorded in the batch's summary, its quota released
+        engine.session_abandon(session, exc)
         raise
     if session.status != UploadStatus.COMPLETE:
         raise ApplicationError(session.error_message or "The file could not be stored.",

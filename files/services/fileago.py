@@ -24,7 +24,7 @@ from folders.models import Node, Special, Star
 from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
 
 from ..models import SharedCopy, ShareLink
-from . import uploads
+from ..uploads import file_receive
 from .nodes import node_copy
 from .sharing import share_copy_with
 
@@ -215,10 +215,10 @@ def files_upload(*, place: Place, files: list, uploader: User) -> list[Node]:
     if not node.is_folder:
         if len(files) > 1:
             raise ApplicationError("A new revision is one file.", code="VALIDATION_ERROR")
-        return [uploads.version_upload(user=node.owner, node=node, stream=files[0], size=files[0].size,
-                                       content_type=files[0].content_type, created_by=uploader)]
-    return [uploads.file_upload(user=node.owner, folder=node, name=f.name or "", stream=f, size=f.size,
-                                content_type=f.content_type, created_by=uploader) for f in files]
+        return [file_receive(user=node.owner, target=node, stream=files[0], size=files[0].size,
+                             content_type=files[0].content_type, created_by=uploader)]
+    return [file_receive(user=node.owner, folder=node, name=f.name or "", stream=f, size=f.size,
+                         content_type=f.content_type, created_by=uploader) for f in files]
 
 
 def node_delete(*, place: Place) -> None:

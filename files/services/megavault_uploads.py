@@ -116,9 +116,9 @@ def batch_start(*, user, files: list[FileRequest], chunk_size: int = CHUNK_SIZE_
             except ApplicationError as exc:
                 exc.details = {**(exc.details or {}), "localId": file.local_id}
                 raise
-    except BaseException:
-        for session in sessions:
-            engine.session_fail(session, "CANCELLED", "Another file of the batch could not start.")
+    except BaseException as exc:
+        for session in sessions:  # each on its own: one failing must not keep the others' quota
+            engine.session_abandon(session, exc)
         batch.delete()
         raise
     return batch, sessions
@@ -221,6 +221,5 @@ def upload_complete(*, session: UploadSession, checksum: str | None = None,
     """Finish one file. A failed assembly (the checksum, above all) is an error the client sees."""
     session = engine.session_complete(session=session, checksum=checksum, metadata=metadata)
     if session.status == UploadStatus.FAILED:
-        raise UploadError(session.error_message, code=session.error_code,
-                          status_code=400 if session.error_code == "CHECKSUM_MISMATCH" else 409)
+        raise engine.session_error(session)
     return session

@@ -30,7 +30,7 @@ def node_copy(*, user, node: Node, target: Node, name: str | None = None,
         raise InvalidMove()
     subtree = list(Node.objects.subtree(node).live().order_by("depth", "pk"))
     size = sum(n.size for n in subtree if not n.is_folder)
-    with quota_held(user=target.owner, size=size) as reservation:
+    with quota_held(user=target.owner, size=size, purpose="copy") as reservation:
         with transaction.atomic():
             current = {v.node_id: v for v in FileVersion.objects.filter(
                 node__in=[n.pk for n in subtree if not n.is_folder], number=F("node__version"))}

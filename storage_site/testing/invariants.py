@@ -16,12 +16,14 @@ One sweep, four families of checks; every failure is one readable line:
    downloads through the HTTP API with the SHA-256 the client sent.
 2. Usage. For each user: `storage_used` equals what they hold, live + older
    versions + trash (`files.selectors.usage`, the storage-stats split);
-   `storage_reserved` equals what their open upload sessions hold (0 when nothing
-   is in flight); used + reserved never pass the quota.
+   `storage_reserved` equals what their open upload sessions and the requests'
+   quota holds hold (0 when nothing is in flight), and no hold has outlived its
+   lease; used + reserved never pass the quota.
 3. Objects. No object under blobs/ lacks a row (`operations.orphans_find` with no
    grace), and on S3 no multipart upload under blobs/ outlives its upload session
    (S3 keeps and bills the parts of one nobody completed or aborted). With
-   `reconcile=True` the reconciler runs first — unreferenced blobs collected,
+   `reconcile=True` the reconciler runs first — holds whose lease ran out released
+   (`quota_holds_expire`), unreferenced blobs collected,
    orphaned objects deleted (`gc_blobs` with no grace) — so the sweep checks that
    it leaves nothing behind and eats no live byte; without it, any object without
    a row is a leak.
@@ -41,8 +43,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Count, F, Sum
 from django.test import Client, TestCase
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import QuotaHold, User
+from accounts.quota import quota_holds_expire
 from files import selectors
 from files.models import Blob, FileVersion, UploadPart, UploadSession
 from files.services import blobs
@@ -94,6 +98,7 @@ def leftovers_clear() -> None:
 
 
 def _reconcile() -> None:
+    quota_holds_expire()  # the quota of requests that died
     # A test's own transaction never commits: run the on-commit object deletes here.
     with TestCase.captureOnCommitCallbacks(execute=True):
         while blobs.blobs_collect(limit=500) == 500:
@@ -203,15 +208,22 @@ def _usage(users: list[User]) -> list[str]:
     closed = set(UploadSession.objects.filter(owner__in=users, reserved__gt=0)
                  .exclude(status__in=operations.OPEN_UPLOADS).values_list("uuid", flat=True))
     failures = [f"upload {upload_id} ended but still holds quota" for upload_id in sorted(map(str, closed))]
+    requests = dict(QuotaHold.objects.filter(owner__in=users).values_list("owner_id").annotate(total=Sum("size"))
+                    .order_by())
+    failures += [f"user {hold.owner.username}: a hold of {hold.size} bytes ({hold.purpose}) outlived its lease "
+                 f"({hold.lease_until:%H:%M:%S}) and was never released"
+                 for hold in QuotaHold.objects.filter(owner__in=users, lease_until__lt=timezone.now())
+                 .select_related("owner").order_by("pk")]
     for user in users:
         split = selectors.usage(user)
         holds = split["live"] + split["versions"] + split["trash"]
         if split["used"] != holds:
             failures.append(f"user {user.username}: storage_used {split['used']}, holds {holds} (live "
                             f"{split['live']} + versions {split['versions']} + trash {split['trash']})")
-        if split["reserved"] != held.get(user.pk, 0):
+        accounted = held.get(user.pk, 0) + requests.get(user.pk, 0)
+        if split["reserved"] != accounted:
             failures.append(f"user {user.username}: storage_reserved {split['reserved']}, open uploads hold "
-                            f"{held.get(user.pk, 0)}")
+                            f"{held.get(user.pk, 0)} and requests {requests.get(user.pk, 0)}")
         if split["used"] + split["reserved"] > split["quota"]:
             failures.append(f"user {user.username}: used {split['used']} + reserved {split['reserved']} pass "
                             f"the quota {split['quota']}")

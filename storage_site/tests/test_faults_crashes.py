@@ -107,9 +107,11 @@ def _forget_unacked(task: str) -> None:
 
 
 def _chunked_upload(client, chunks: list[bytes]) -> str:
-    """StreamVault chunks, then `complete`: the worker assembles (202)."""
+    """StreamVault chunks, then `complete`: the worker assembles (202). The chunks go
+    last first: out of order, the assembly reads the file back to verify it (the step
+    some of these tests stop or race at), as it does for any client with chunks in flight."""
     upload_id = sv.init(client, total=len(chunks))["upload_id"]
-    for number, chunk in enumerate(chunks, start=1):
+    for number, chunk in reversed(list(enumerate(chunks, start=1))):
         sv.send(client, upload_id, number, chunk)
     assert sv.complete(client, upload_id, expect=202)["status"] == "assembling"
     return upload_id

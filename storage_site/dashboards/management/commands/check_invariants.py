@@ -27,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--rehash", type=int, default=50,
                             help="How many blobs to read whole and re-hash (default 50; -1 = all).")
         parser.add_argument("--reconcile", action="store_true",
-                            help="First collect unreferenced blobs and delete orphaned objects of any age.")
+                            help="First release quota holds whose lease ran out, collect unreferenced blobs and "
+                                 "delete orphaned objects of any age.")
         parser.add_argument("--json", dest="as_json", action="store_true",
                             help="End with one JSON line: {ok, failures}.")
 

@@ -1,0 +1,82 @@
+"""Intake: what every upload does before its bytes become a file. The target (folder,
+name, conflict policy) is checked before any byte is stored; the bytes stream to a
+fresh object while they are hashed, the request's quota hold renewed as they flow.
+"""
+
+import mimetypes
+from dataclasses import dataclass
+
+from accounts.quota import Reservation
+from folders import services as tree
+from folders.models import Category, Node
+from storage_site.core import storage
+from storage_site.core.exceptions import ApplicationError, NameConflict, NotFound
+
+from ..services.blobs import blob_key_new
+
+
+@dataclass
+class StoredBytes:
+    """An object written under a fresh key, not yet part of any file."""
+
+    key: str
+    size: int
+    sha256: str
+
+
+def category_for(mime_type: str, name: str) -> str:
+    major = mime_type.split("/", 1)[0]
+    if major in ("image", "video", "audio"):
+        return major
+    lowered = name.lower()
+    if lowered.endswith((".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst")):
+        return Category.ARCHIVE
+    if mime_type in ("application/pdf", "application/rtf", "application/json") or major == "text" or \
+            lowered.endswith((".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp", ".md",
+                              ".csv", ".txt", ".epub")):
+        return Category.DOCUMENT
+    return Category.OTHER
+
+
+def mime_for(name: str, declared: str | None) -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    if declared and declared not in ("application/octet-stream", "") and "/" in declared and len(declared) < 200:
+        return declared.split(";")[0].strip().lower()
+    return guessed or "application/octet-stream"
+
+
+class _Renewing:
+    """A stream whose reads renew a reservation's lease: bytes are flowing."""
+
+    def __init__(self, stream, reservation: Reservation):
+        self.stream, self.reservation = stream, reservation
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.reservation.renew()
+        return data
+
+
+def bytes_store(*, stream, size: int, reservation: Reservation | None = None) -> StoredBytes:
+    """Stream exactly `size` bytes to a fresh key (the caller holds the quota in
+    `reservation`, whose lease the reads renew)."""
+    key = blob_key_new()
+    if reservation is not None:
+        stream = _Renewing(stream, reservation)
+    written, sha256 = storage.put_stream(key, stream, limit=size)
+    if written != size:
+        storage.delete(key)
+        raise ApplicationError(f"Expected {size} bytes, received {written}.", code="INCOMPLETE_UPLOAD")
+    return StoredBytes(key, written, sha256)
+
+
+def target_check(*, user, folder: Node, name: str, policy: str) -> str:
+    """The name `name` will have in `folder`, checked as far as it can be before the
+    bytes arrive: the folder is the user's own, live folder; the name is clean; with
+    `error` no sibling has it. The commit checks the name again under its lock."""
+    if folder.owner_id != user.pk or not folder.is_folder or folder.trashed_at is not None:
+        raise NotFound("Folder not found.")
+    name = tree.name_clean(name)
+    if policy == tree.ConflictPolicy.ERROR and tree.sibling_exists(parent=folder, name=name):
+        raise NameConflict(f"'{name}' already exists in this folder.")
+    return name

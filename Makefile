@@ -45,7 +45,7 @@ stack: $(VENV)/.installed-stack
 
 # Real server (gunicorn), PostgreSQL on 127.0.0.1 and SeaweedFS; writes bench/results.json and .md.
 bench: $(VENV)/.installed-dev
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -187,7 +187,7 @@ def otp_request(*, phone: str) -> None:
     from .tasks import whatsapp_send_otp_task
 
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         recent = OtpChallenge.objects.select_for_update().filter(phone=phone, created_at__gte=now - timedelta(hours=1))
         recent = list(recent.order_by("-created_at"))
         if recent and now - recent[0].created_at < settings.OTP_RESEND_INTERVAL:
@@ -285,7 +285,7 @@ def user_register(*, email: str, username: str, password: str, full_name: str = 
 
 
 def user_deactivate(*, user: User) -> None:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         User.objects.filter(pk=user.pk).update(is_active=False)
         sessions_revoke_for_user(user=user, reason="deactivated")
 

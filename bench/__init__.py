@@ -1,1 +1,1 @@
-"""Stratus benchmark (bench/run.py); see bench/README.md."""
+"""Stratus benchmark (`python -m bench.run`); see bench/README.md."""

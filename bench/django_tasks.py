@@ -3,7 +3,7 @@
     .venv/bin/python bench/django_tasks.py <command> '<json arguments>'
 
 Every command prints one JSON object on its last stdout line. The benchmark driver
-(bench/run.py) never imports Django itself, so the server under test and the data
+(bench/run/) never imports Django itself, so the server under test and the data
 set-up share exactly one configuration: the environment the driver builds.
 
 Commands
@@ -48,7 +48,7 @@ from folders.models import Category, Node, NodeKind  # noqa: E402
 
 TIB = 1024**4
 
-from bench.words import WORDS  # noqa: E402  (shared with run.py: search terms are fragments of these)
+from bench.words import WORDS  # noqa: E402  (shared with bench/run: search terms are fragments of these)
 
 
 def _out(obj) -> None:

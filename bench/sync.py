@@ -18,7 +18,7 @@ Steps:
    files) through `bulk_create`; then signs the user in and makes sync tokens at
    random journal positions (`files.services.sync.cursor`). On PostgreSQL it runs
    `VACUUM ANALYZE` afterwards, as autovacuum would have by then.
-2. gunicorn starts as bench/run.py starts it (gthread, 2 workers × 4 threads).
+2. gunicorn starts as bench/run/ starts it (gthread, 2 workers × 4 threads).
 3. 10 untimed requests, then `--requests` pages (`limit=500`) from random tokens,
    timed on the client from send to the last byte, one keep-alive connection.
 4. Queries per page: the Django test client under `CaptureQueriesContext` at limit

@@ -1,4 +1,4 @@
-"""Client side of the uploads the benchmark sends (bench/run.py): request bodies
+"""Client side of the uploads the benchmark sends (bench/run/): request bodies
 streamed from disk, the StreamVault chunk endpoints (every byte through the
 server) and MegaVault's presigned part URLs (every byte straight to S3).
 

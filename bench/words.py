@@ -1,4 +1,4 @@
-"""Words the benchmark names its files with (bench/django_tasks.py) and searches for (bench/run.py)."""
+"""Words the benchmark names its files with (bench/django_tasks.py) and searches for (bench/run/)."""
 
 WORDS = [
     "beach", "sunset", "family", "holiday", "birthday", "wedding", "party", "garden", "mountain", "river",

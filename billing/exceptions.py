@@ -1,4 +1,4 @@
-"""Billing errors, with the codes the LayoodStorage seed lists for payments."""
+"""Billing errors, with the codes LayoodStorage clients expect for payments."""
 
 from storage_site.core.exceptions import ApplicationError
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-node SeaweedFS with its S3 gateway (DESIGN.md §6); data under $STACK_DIR/seaweedfs.
+# One-node SeaweedFS with its S3 gateway; data under $STACK_DIR/seaweedfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec .venv/bin/weed server -dir="$STACK_DIR/seaweedfs" -s3 -s3.port="${S3_PORT:-8333}" \

@@ -172,7 +172,7 @@ class UploadBatch(models.Model):
 
 
 class UploadSession(models.Model):
-    """One file arriving in parts (DESIGN.md §3). Parts are idempotent by number
+    """One file arriving in parts. Parts are idempotent by number
     and may come in any order; `reserved` is the quota held for the upload until
     it completes, fails or expires."""
 

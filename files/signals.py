@@ -1,7 +1,7 @@
 """Events of the files domain that higher apps (previews, backups) react to.
 
 Higher apps connect receivers in their `AppConfig.ready()`; files never imports
-them (dependencies point one way, DESIGN.md §1). Every signal is sent after the
+them (dependencies point one way, docs/architecture.md). Every signal is sent after the
 database transaction that made the change has committed, with `send_robust`: a
 receiver that fails (the broker is down, say) is logged and never undoes or fails
 the change, nor keeps the other receivers from running.

@@ -17,6 +17,9 @@ from django.utils import timezone
 from storage_site.core.exceptions import InvalidMove, InvalidName, NameConflict, NotFound
 
 from .models import Change, ChangeAction, Node, NodeKind, Special, Star
+# Reads live in `selectors`; these four are imported here too because code that predates
+# the move (the upload doors) still calls them as `services.*`.
+from .selectors import breadcrumbs, folder_get_or_home, node_by_token, node_get  # noqa: F401
 
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 64
@@ -115,35 +118,6 @@ def root_get(*, user, special: str = Special.HOME) -> Node:
 
 def home_get(*, user) -> Node:
     return root_get(user=user, special=Special.HOME)
-
-
-def node_get(*, user, node_id, kind: str | None = None, include_trashed: bool = False) -> Node:
-    """A node of this user by UUID; anything else (another user's, unknown, malformed) is 404."""
-    try:
-        node_uuid = uuid.UUID(str(node_id))
-    except ValueError:
-        raise NotFound() from None
-    nodes = Node.objects.for_owner(user).filter(uuid=node_uuid)
-    if kind:
-        nodes = nodes.filter(kind=kind)
-    if not include_trashed:
-        nodes = nodes.live()
-    node = nodes.first()
-    if node is None:
-        raise NotFound("File not found." if kind == NodeKind.FILE else "Folder not found." if kind else None)
-    return node
-
-
-def folder_get_or_home(*, user, folder_id) -> Node:
-    if folder_id in (None, "", "root", "home"):
-        return home_get(user=user)
-    return node_get(user=user, node_id=folder_id, kind=NodeKind.FOLDER)
-
-
-def breadcrumbs(node: Node) -> list[Node]:
-    """The folders from home down to the node's parent, in one query."""
-    by_id = {n.pk: n for n in Node.objects.filter(pk__in=node.ancestor_ids)}
-    return [by_id[pk] for pk in node.ancestor_ids if pk in by_id]
 
 
 def subtree_size(node: Node) -> int:
@@ -304,7 +278,7 @@ def node_update(*, user, node: Node, name: str | None = None, parent_id=_KEEP) -
     """Rename and/or move a node in one call, as StreamVault v4 asks: `parent_id`
     None means the home folder; left out, the node stays where it is."""
     if parent_id is not _KEEP:
-        target = node_get(user=user, node_id=parent_id, kind=NodeKind.FOLDER) if parent_id else home_get(user=user)
+        target = folder_get_or_home(user=user, folder_id=parent_id)
         node = node_move(node=node, target=target, name=name)
     elif name is not None:
         node = node_rename(node=node, name=name)
@@ -317,7 +291,7 @@ def node_trash(*, node: Node) -> None:
     if node.is_root:
         raise InvalidMove("A top-level folder cannot be deleted.")
     batch, now = uuid.uuid4(), timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         Node.objects.subtree(node).live().update(trashed_at=now, trash_batch=batch, trash_origin=False)
         Node.objects.filter(pk=node.pk).update(trash_origin=True)
         node.refresh_from_db()
@@ -329,7 +303,7 @@ def node_restore(*, node: Node) -> Node:
     under a free name if the old one was taken meanwhile."""
     if node.trashed_at is None or not node.trash_origin:
         raise NotFound("Not in the trash.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         parent = Node.objects.select_for_update().filter(pk=node.parent_id, trashed_at__isnull=True).first()
         if parent is None:
             parent = home_get(user=node.owner)
@@ -367,17 +341,6 @@ def token_rotate(*, node: Node) -> str:
     node.token = token_new()
     node.save(update_fields=["token"])
     return node.token
-
-
-def node_by_token(token: str, *, kind: str | None = None) -> Node:
-    """A live node by capability token; unknown, rotated or trashed → 404."""
-    nodes = Node.objects.live().filter(token=token) if token else Node.objects.none()
-    if kind:
-        nodes = nodes.filter(kind=kind)
-    node = nodes.first()
-    if node is None:
-        raise NotFound()
-    return node
 
 
 def node_set_description(*, node: Node, description: str) -> Node:

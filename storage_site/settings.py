@@ -1,4 +1,4 @@
-"""Stratus settings: everything comes from the environment (DESIGN.md §5).
+"""Stratus settings: everything comes from the environment (the README lists every variable).
 
 With nothing set, the server runs on the embedded default: SQLite and files under
 DATA_DIR, Celery tasks in process, WhatsApp messages to the console.

@@ -1,4 +1,4 @@
-"""FileAgo sign-in: `POST /auth` (seed 004)."""
+"""FileAgo sign-in: `POST /auth`."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers

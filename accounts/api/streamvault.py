@@ -1,4 +1,4 @@
-"""StreamVault v5 accounts: register, login, me (seed 003), on SimpleJWT tokens."""
+"""StreamVault v5 accounts: register, login, me, on SimpleJWT tokens."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers

@@ -1,4 +1,4 @@
-"""LayoodStorage sign-in: WhatsApp OTP, sessions, logout (seed 000)."""
+"""LayoodStorage sign-in: WhatsApp OTP, sessions, logout."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers

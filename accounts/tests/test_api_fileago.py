@@ -1,4 +1,4 @@
-"""FileAgo sign-in (seed 004): POST /auth."""
+"""FileAgo sign-in: POST /auth."""
 
 import json
 

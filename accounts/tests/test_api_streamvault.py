@@ -1,4 +1,4 @@
-"""StreamVault v5 accounts (seed 003): register, login, me, refresh."""
+"""StreamVault v5 accounts: register, login, me, refresh."""
 
 import pytest
 

@@ -1,5 +1,5 @@
-"""MegaVault mobile API (seed 001): device sign-in and refresh, device management
-and push registration. Sign-in answers keep the seed's top-level shape
+"""MegaVault mobile API: device sign-in and refresh, device management
+and push registration. Sign-in answers keep MegaVault's top-level shape
 (`user`, `tokens`, `device`, `syncData`); the rest use `{"success": true, "data": ...}`.
 Errors are the primary envelope."""
 

@@ -6,7 +6,7 @@ from . import mobile, views
 
 app_name = "backups"
 
-# LayoodStorage (seed 000): devices and auto-backup.
+# LayoodStorage: devices and auto-backup.
 primary = [
     path("api/devices/register", views.DeviceRegisterView.as_view(), name="device-register"),
     path("api/devices", views.DeviceListView.as_view(), name="device-list"),
@@ -26,7 +26,7 @@ admin_routes = [
     path("api/admin/backup/overview", views.AdminBackupOverviewView.as_view(), name="admin-backup-overview"),
 ]
 
-# MegaVault (seed 001): device sign-in, devices, push. Chunked uploads are in the files app.
+# MegaVault: device sign-in, devices, push. Chunked uploads are in the files app.
 mobile_routes = [
     path("api/mobile/auth/register", mobile.MobileRegisterView.as_view(), name="mv-auth-register"),
     path("api/mobile/auth/refresh", mobile.MobileRefreshView.as_view(), name="mv-auth-refresh"),

@@ -1,4 +1,4 @@
-"""LayoodStorage auto-backup API (seed 000): devices, backup sessions, uploads with
+"""LayoodStorage auto-backup API: devices, backup sessions, uploads with
 one recorded outcome per file, de-duplication, analytics, contacts; and the admin
 backup overview. Primary envelope throughout."""
 
@@ -56,7 +56,7 @@ SESSION_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, de
 
 
 class BackupThrottledView(PrimaryView):
-    """Per-user rate limit `THROTTLE_BACKUP`; over it, 429 TOO_MANY_ATTEMPTS (seed's backup error)."""
+    """Per-user rate limit `THROTTLE_BACKUP`; over it, 429 TOO_MANY_ATTEMPTS (LayoodStorage's backup error)."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "backup"
@@ -308,7 +308,7 @@ CHECKED = envelope("BackupCheck", inline_serializer("BackupCheckData", fields={
 class BackupCheckView(BackupThrottledView):
     @extend_schema(
         tags=["backup"], request=BackupCheckSerializer, responses={200: CHECKED, **ERRORS, 429: ErrorEnvelopeSerializer},
-        summary="Which files does the server lack? (not in the seed)",
+        summary="Which files does the server lack? (a Stratus addition)",
         description=(
             f"Before sending bytes, send up to {settings.BACKUP_CHECK_MAX_ITEMS} items, each with a SHA-256 "
             "`checksum` and/or the device's `assetId`. An item is `present` when the user holds a live file "

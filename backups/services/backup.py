@@ -79,7 +79,7 @@ def backup_start(*, user: User, device: Device, expected_files: int | None,
     if not device.backup_enabled:
         raise BackupDisabled()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         BackupSession.objects.filter(device=device, status=BackupStatus.RUNNING).update(
             status=BackupStatus.INTERRUPTED, completed_at=now)
         session = BackupSession.objects.create(owner=user, device=device, expected_files=expected_files,
@@ -321,7 +321,7 @@ def backup_complete(*, session: BackupSession) -> BackupSession:
     _abandon_unfinished(session, code="NOT_FINISHED",
                         message="The session was completed before all of this file's chunks arrived.")
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         closed = BackupSession.objects.filter(pk=session.pk, status=BackupStatus.RUNNING).update(
             status=BackupStatus.COMPLETED, completed_at=now, last_activity_at=now)
         if closed:

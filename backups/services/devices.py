@@ -128,7 +128,7 @@ def device_remove(*, device: Device) -> None:
     """The device stops counting, its sessions end at once (its tokens answer 401 on
     the next request), pushes to it stop, and a running backup is interrupted."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         updated = Device.objects.filter(pk=device.pk, removed_at__isnull=True).update(removed_at=now)
         if not updated:
             return
@@ -172,7 +172,7 @@ def mobile_register(*, email: str, password: str, name: str, info: DeviceInfo, i
     session to it. All or nothing: over the device limit, no account, session or
     device is left behind."""
     email = email.strip().lower()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         new_account = not User.objects.filter(email__iexact=email).exists()
         if new_account:
             accounts.user_register(email=email, username=_username_for(email), password=password,

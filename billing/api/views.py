@@ -1,4 +1,4 @@
-"""LayoodStorage payment API (seed 000, "Payment System"): plans, Razorpay orders,
+"""LayoodStorage payment API: plans, Razorpay orders,
 payment verification, the Razorpay webhook, subscription status and history."""
 
 from django.conf import settings
@@ -29,7 +29,7 @@ TAGS = ["billing"]
 
 
 def _payment_input(serializer_class, data) -> dict:
-    """Bad payment input is INVALID_PAYMENT_REQUEST, the seed's code."""
+    """Bad payment input is INVALID_PAYMENT_REQUEST, LayoodStorage's code."""
     payload = serializer_class(data=data)
     if not payload.is_valid():
         errors = payload.errors

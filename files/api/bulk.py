@@ -1,4 +1,4 @@
-"""LayoodStorage bulk upload (seed 000): a folder from a PC or a browser, with
+"""LayoodStorage bulk upload: a folder from a PC or a browser, with
 progress. `start` opens a batch, `file` sends one file with its relative path,
 `GET <uploadId>` tells how far it got, `complete` closes it with a summary. A thin
 door onto `services/bulk_uploads.py` (and through it the upload engine)."""

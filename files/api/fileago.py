@@ -1,10 +1,11 @@
-"""FileAgo node API (seed 004): `/api/nodes/<NODE>...` and `/upload/<token>`.
+"""FileAgo node API: `/api/nodes/<NODE>...` and `/upload/<token>`.
 
 Shapes only: what a NODE names, who may reach it and every rule live in
 `files.services.fileago`. Errors render as `{"status": "error", "msg": ...}`.
 """
 
 from django.conf import settings
+from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -218,3 +219,13 @@ class DownloadView(FileAgoView):
         target = fileago.file_of(fileago.place_get(user=request.user, ref=node))
         version = versions.version_get(node=target, number=request.query_params.get("revision") or target.version)
         return downloads.stream_version(request, version, name=target.name)
+
+
+urls = [
+    path("api/nodes/<str:node>", NodeView.as_view(), name="fa-node"),
+    path("api/nodes/<str:node>/dirlist", DirlistView.as_view(), name="fa-dirlist"),
+    path("api/nodes/<str:node>/path", PathView.as_view(), name="fa-path"),
+    path("api/nodes/<str:node>/upload", UploadTokenView.as_view(), name="fa-upload-token"),
+    path("api/nodes/<str:node>/download", DownloadView.as_view(), name="fa-download"),
+    path("upload/<str:token>", UploadView.as_view(), name="fa-upload"),
+]

@@ -1,4 +1,4 @@
-"""MegaVault background upload (seed 001, "Background Upload"): init, chunk, progress,
+"""MegaVault background upload: init, chunk, progress,
 complete, plus the status of one upload and of a whole upload session, so a phone
 can always ask what the server holds. A thin door onto the upload engine
 (`services/upload_sessions.py`); the rules of this door are in

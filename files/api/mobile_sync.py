@@ -1,5 +1,4 @@
-"""MegaVault delta sync and offline work (seed 001, "File Synchronization" and
-"Offline Support"): sync/status, sync/files, conflicts/resolve, queue/add.
+"""MegaVault delta sync and offline work: sync/status, sync/files, conflicts/resolve, queue/add.
 
 A thin door onto `services/sync/`. Uploads a sync asks for go through the MegaVault
 chunk door (`/api/mobile/upload/chunk`, then `/api/mobile/upload/complete`), as
@@ -306,7 +305,7 @@ class SyncStatusView(PrimaryView):
         parameters=[
             OpenApiParameter("syncToken", OpenApiTypes.STR, description="`nextSyncToken` of the last answer."),
             OpenApiParameter("lastSync", OpenApiTypes.DATETIME,
-                             description="Accepted for the seed's clients but never used as a cursor: without a "
+                             description="Accepted for MegaVault clients but never used as a cursor: without a "
                                          "token the answer is a full listing."),
             OpenApiParameter("limit", OpenApiTypes.INT,
                              description=f"Journal rows (or listed entries) per page, 1-{delta.PAGE_MAX}, "

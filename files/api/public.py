@@ -1,5 +1,6 @@
 """The public side of share links: no account, just the link's token."""
 
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -72,3 +73,11 @@ class PublicShareDownloadView(_Public):
         if sends_start and request.method != "HEAD":  # HEAD sends no body
             shares.share_count_download(link=link)
         return response
+
+
+urls = [
+    path("api/public/shares/<str:token>", PublicShareView.as_view(), name="public-share"),
+    path("api/public/shares/<str:token>/unlock", PublicShareUnlockView.as_view(), name="public-unlock"),
+    path("api/public/shares/<str:token>/download", PublicShareDownloadView.as_view(),
+         name="public-download"),
+]

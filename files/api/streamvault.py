@@ -1,19 +1,19 @@
-"""StreamVault v3/v4 file and folder API (seed 003), over the same core.
+"""StreamVault v3/v4 file and folder API, over the same core.
 
 Tokens are capabilities: reading a folder or file by its token needs no account
 (that is what the QR code is for); every change needs the owner's JWT. Ids are
-integer primary keys in v3 and UUIDs in v4, as the seed shows.
+integer primary keys in v3 and UUIDs in v4, as StreamVault clients expect.
 """
 
-from uuid import UUID
-
 from django.http import Http404, StreamingHttpResponse
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from folders import selectors
 from folders import services as tree
 from folders.models import Node, NodeKind
 from storage_site.core import storage
@@ -46,20 +46,13 @@ def _file_row(node: Node, folder_name: str | None = None) -> dict:
 
 
 def _owned(request, *, pk=None, uuid=None, kind=None) -> Node:
-    nodes = Node.objects.for_owner(request.user).live().exclude(parent__isnull=True)
-    if kind:
-        nodes = nodes.filter(kind=kind)
-    try:
-        node = nodes.filter(**({"pk": int(pk)} if pk is not None else {"uuid": UUID(str(uuid))})).first()
-    except (TypeError, ValueError):  # a malformed id names nothing
-        node = None
-    if node is None:
-        raise NotFound("File not found." if kind == NodeKind.FILE else "Folder not found.")
-    return node
+    """One of the caller's nodes below home, by v3 integer id or v4 UUID."""
+    return selectors.node_for_owner(request.user, pk=pk, uuid=uuid, kind=kind, top_level=False)
 
 
-def _folder_by_token(token) -> Node:
-    node = tree.node_by_token(token, kind=NodeKind.FOLDER)
+def _folder_by_token(token, *, owner=None) -> Node:
+    """A folder by token (with `owner`: only one of that user's); never a top-level one."""
+    node = selectors.node_by_token(token, kind=NodeKind.FOLDER, owner=owner)
     if node.is_root:
         raise NotFound()
     return node
@@ -94,9 +87,7 @@ class FolderCreateView(StreamVaultView):
         payload.is_valid(raise_exception=True)
         parent = tree.home_get(user=request.user)
         if payload.validated_data.get("parent_token"):
-            parent = _folder_by_token(payload.validated_data["parent_token"])
-            if parent.owner_id != request.user.pk:
-                raise NotFound("Folder not found.")
+            parent = _folder_by_token(payload.validated_data["parent_token"], owner=request.user)
         folder = tree.folder_create(user=request.user, parent=parent, name=payload.validated_data["name"],
                                     description=payload.validated_data.get("description", ""))
         return Response({"id": folder.pk, "name": folder.name, "token": tree.token_get(folder),
@@ -110,9 +101,7 @@ class FolderUpdateView(StreamVaultView):
     def put(self, request):
         payload = SVFolderUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        folder = _folder_by_token(payload.validated_data["token"])
-        if folder.owner_id != request.user.pk:
-            raise NotFound("Folder not found.")
+        folder = _folder_by_token(payload.validated_data["token"], owner=request.user)
         if "name" in payload.validated_data:
             tree.node_rename(node=folder, name=payload.validated_data["name"])
         if "description" in payload.validated_data:
@@ -141,7 +130,7 @@ class FileByTokenView(_Public):
                        "folder": serializers.CharField(), "size": serializers.CharField(),
                        "created_at": serializers.DateTimeField()}), **ERRORS})
     def get(self, request, token):
-        node = tree.node_by_token(token, kind=NodeKind.FILE)
+        node = selectors.node_by_token(token, kind=NodeKind.FILE)
         return Response({**_file_row(node), "created_at": node.created_at})
 
 
@@ -150,7 +139,7 @@ class FileByTokenDownloadView(_Public):
                    description="Streams the current content; `Range` supported.",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS})
     def get(self, request, token):
-        node = tree.node_by_token(token, kind=NodeKind.FILE)
+        node = selectors.node_by_token(token, kind=NodeKind.FILE)
         version = versions.version_get(node=node, number=node.version)
         return downloads.stream_version(request, version, name=node.name,
                                         inline=request.query_params.get("inline") in ("1", "true"))
@@ -186,9 +175,7 @@ class FileMoveView(StreamVaultView):
         payload = MoveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         node = _owned(request, pk=payload.validated_data["file_id"], kind=NodeKind.FILE)
-        folder = _folder_by_token(payload.validated_data["folder_token"])
-        if folder.owner_id != request.user.pk:
-            raise NotFound("Folder not found.")
+        folder = _folder_by_token(payload.validated_data["folder_token"], owner=request.user)
         tree.node_move(node=node, target=folder)
         return Response({"message": "File moved successfully"})
 
@@ -211,7 +198,7 @@ class QrView(_Public):
                    description="The PNG is made once and reused; it encodes the folder's or file's URL by token.",
                    responses={200: inline_serializer("SVQr", fields={"qr_url": serializers.URLField()}), **ERRORS})
     def get(self, request, token):
-        node = tree.node_by_token(token)
+        node = selectors.node_by_token(token)
         kind = "folders" if node.is_folder else "files"
         target = request.build_absolute_uri(f"/storage/api/v3/{kind}/{token}/")
         key = qr.qr_ensure(token=token, url=target)
@@ -243,9 +230,7 @@ class TokenRotateView(StreamVaultView):
     def post(self, request):
         payload = RotateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        node = tree.node_by_token(payload.validated_data["token"])
-        if node.owner_id != request.user.pk:
-            raise NotFound()
+        node = selectors.node_by_token(payload.validated_data["token"], owner=request.user)
         return Response({"token": tree.token_rotate(node=node), "message": "Token rotated successfully"})
 
 
@@ -319,3 +304,22 @@ class V4FolderDeleteView(StreamVaultView):
         tree.node_trash(node=_owned(request, uuid=pk, kind=NodeKind.FOLDER))
         return Response({"message": "Папка и все вложения успешно удалены"})
 
+
+urls = [
+    path("storage/api/v3/folders/", FolderCreateView.as_view(), name="sv-folder-create"),
+    path("storage/api/v3/folders/update/", FolderUpdateView.as_view(), name="sv-folder-update"),
+    path("storage/api/v3/folders/<str:token>/", FolderByTokenView.as_view(), name="sv-folder"),
+    path("storage/api/v3/files/replace/<str:id>/", FileReplaceView.as_view(), name="sv-file-replace"),
+    path("storage/api/v3/files/<str:token>/", FileByTokenView.as_view(), name="sv-file"),
+    path("storage/api/v3/files/<str:token>/download/", FileByTokenDownloadView.as_view(),
+         name="sv-file-download"),
+    path("storage/api/v3/files_move/", FileMoveView.as_view(), name="sv-file-move"),
+    path("storage/api/v3/all_files/", AllFilesView.as_view(), name="sv-all-files"),
+    path("storage/api/v3/qr/<str:token>/", QrView.as_view(), name="sv-qr"),
+    path("storage/api/v3/tokens/rotate/", TokenRotateView.as_view(), name="sv-token-rotate"),
+    path("storage/media/qr/<str:name>.png", QrImageView.as_view(), name="sv-qr-image"),
+    path("api/v4/files/<str:pk>/update/", V4FileUpdateView.as_view(), name="sv4-file-update"),
+    path("api/v4/files/<str:pk>/delete/", V4FileDeleteView.as_view(), name="sv4-file-delete"),
+    path("api/v4/folders/<str:pk>/update/", V4FolderUpdateView.as_view(), name="sv4-folder-update"),
+    path("api/v4/folders/<str:pk>/delete/", V4FolderDeleteView.as_view(), name="sv4-folder-delete"),
+]

@@ -1,8 +1,9 @@
-"""StreamVault chunk upload (seed 003): chunk_init, chunk_upload, chunk_complete,
+"""StreamVault chunk upload: chunk_init, chunk_upload, chunk_complete,
 plus chunk_status so a client can always ask what the server holds. A thin door
 onto the upload engine (`services/upload_sessions.py`)."""
 
 from django.conf import settings
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -150,3 +151,11 @@ class ChunkStatusView(StreamVaultView):
                    responses={200: STATUS, **CHUNK_ERRORS})
     def get(self, request):
         return Response(_status_body(_session(request, request.query_params.get("upload_id", ""))))
+
+
+urls = [
+    path("storage/api/v3/chunk_init/", ChunkInitView.as_view(), name="sv-chunk-init"),
+    path("storage/api/v3/chunk_upload/", ChunkUploadView.as_view(), name="sv-chunk-upload"),
+    path("storage/api/v3/chunk_complete/", ChunkCompleteView.as_view(), name="sv-chunk-complete"),
+    path("storage/api/v3/chunk_status/", ChunkStatusView.as_view(), name="sv-chunk-status"),
+]

@@ -1,4 +1,4 @@
-"""LayoodStorage file API (seed 000): upload, list, download, delete, search,
+"""LayoodStorage file API: upload, list, download, delete, search,
 share, info; plus the operations users expect (rename, move, copy, star,
 versions, trash, usage), all with the primary envelope."""
 
@@ -7,13 +7,15 @@ from datetime import timezone as dt_timezone
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django_filters import rest_framework as filters
+from django.urls import path
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 
 from accounts.quota import quota_held
 from folders import services as tree
+from folders import selectors as folder_selectors
 from folders.api.serializers import (
     BreadcrumbSerializer,
     NameSerializer,
@@ -21,6 +23,7 @@ from folders.api.serializers import (
     StarSerializer,
     TargetSerializer,
 )
+from folders.api.views import NodeMoveView, NodeRenameView, NodeStarView
 from folders.models import Category, Node, NodeKind, Star
 from storage_site.core.api import (
     PRIMARY_ERRORS,
@@ -54,7 +57,7 @@ ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, descriptio
 
 
 def _file(request, file_id) -> Node:
-    return tree.node_get(user=request.user, node_id=file_id, kind=NodeKind.FILE)
+    return folder_selectors.node_get(user=request.user, node_id=file_id, kind=NodeKind.FILE)
 
 
 def _render(request, node: Node) -> dict:
@@ -133,7 +136,7 @@ class FileFilter(filters.FilterSet):
         fields = []
 
     def in_folder(self, queryset, name, value):
-        folder = tree.folder_get_or_home(user=self.request.user, folder_id=value)
+        folder = folder_selectors.folder_get_or_home(user=self.request.user, folder_id=value)
         return queryset.filter(parent=folder)
 
     def is_starred(self, queryset, name, value):
@@ -168,7 +171,7 @@ class FileInfoView(PrimaryView):
     def get(self, request, id):
         node = selectors.files_for(request.user).filter(uuid=_file(request, id).uuid).get()
         data = _render(request, node)
-        data["path"] = BreadcrumbSerializer(tree.breadcrumbs(node), many=True).data
+        data["path"] = BreadcrumbSerializer(folder_selectors.breadcrumbs(node), many=True).data
         data["versionCount"] = FileVersion.objects.filter(node=node).count()
         data["shareCount"] = ShareLink.objects.filter(node=node, revoked_at__isnull=True).count()
         data["metadata"] = node.metadata
@@ -245,27 +248,16 @@ class FileDeleteView(PrimaryView):
         return ok(message="File moved to trash")
 
 
-class FileRenameView(PrimaryView):
-    @extend_schema(tags=["files"], parameters=[ID], request=NameSerializer, responses={200: FILE, **ERRORS},
-                   summary="Rename a file")
-    def post(self, request, id):
-        payload = NameSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        node = tree.node_rename(node=_file(request, id), name=payload.validated_data["name"],
-                                policy=payload.validated_data["onConflict"])
-        return ok(_render(request, node))
+@extend_schema_view(post=extend_schema(tags=["files"], parameters=[ID], request=NameSerializer,
+                                       responses={200: FILE, **ERRORS}, summary="Rename a file"))
+class FileRenameView(NodeRenameView):
+    kind = NodeKind.FILE
 
 
-class FileMoveView(PrimaryView):
-    @extend_schema(tags=["files"], parameters=[ID], request=TargetSerializer, responses={200: FILE, **ERRORS},
-                   summary="Move a file to another folder")
-    def post(self, request, id):
-        payload = TargetSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        target = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
-        node = tree.node_move(node=_file(request, id), target=target, name=payload.validated_data.get("name"),
-                              policy=payload.validated_data["onConflict"])
-        return ok(_render(request, node))
+@extend_schema_view(post=extend_schema(tags=["files"], parameters=[ID], request=TargetSerializer,
+                                       responses={200: FILE, **ERRORS}, summary="Move a file to another folder"))
+class FileMoveView(NodeMoveView):
+    kind = NodeKind.FILE
 
 
 class FileCopyView(PrimaryView):
@@ -274,21 +266,17 @@ class FileCopyView(PrimaryView):
     def post(self, request, id):
         payload = TargetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        target = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
+        target = folder_selectors.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
         node = nodes.node_copy(user=request.user, node=_file(request, id), target=target,
                                name=payload.validated_data.get("name"), policy=payload.validated_data["onConflict"])
         return ok(_render(request, node), status=201)
 
 
-class FileStarView(PrimaryView):
-    @extend_schema(tags=["files"], parameters=[ID], request=StarSerializer, responses={200: FILE, **ERRORS},
-                   summary="Star or unstar a file", description="`{\"starred\": false}` unstars.")
-    def post(self, request, id):
-        payload = StarSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        node = _file(request, id)
-        tree.star_set(user=request.user, node=node, starred=payload.validated_data["starred"])
-        return ok(_render(request, selectors.files_for(request.user).get(pk=node.pk)))
+@extend_schema_view(post=extend_schema(tags=["files"], parameters=[ID], request=StarSerializer,
+                                       responses={200: FILE, **ERRORS}, summary="Star or unstar a file",
+                                       description="`{\"starred\": false}` unstars."))
+class FileStarView(NodeStarView):
+    kind = NodeKind.FILE
 
 
 # --- versions -----------------------------------------------------------------------------
@@ -393,7 +381,7 @@ class TrashListView(PrimaryListView):
 
 
 def _trashed(request, node_id) -> Node:
-    return tree.node_get(user=request.user, node_id=node_id, include_trashed=True)
+    return folder_selectors.node_get(user=request.user, node_id=node_id, include_trashed=True)
 
 
 class TrashRestoreView(PrimaryView):
@@ -433,9 +421,34 @@ class FolderCopyView(PrimaryView):
     def post(self, request, id):
         payload = TargetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        folder = tree.node_get(user=request.user, node_id=id, kind=NodeKind.FOLDER)
-        target = tree.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
+        folder = folder_selectors.node_get(user=request.user, node_id=id, kind=NodeKind.FOLDER)
+        target = folder_selectors.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
         node = nodes.node_copy(user=request.user, node=folder, target=target,
                                name=payload.validated_data.get("name"), policy=payload.validated_data["onConflict"])
         return ok(_render(request, node), status=201)
 
+
+urls = [
+    path("api/files/upload", FileUploadView.as_view(), name="upload"),
+    path("api/files/list", FileListView.as_view(), name="list"),
+    path("api/files/<str:id>/download", FileDownloadView.as_view(), name="download"),
+    path("api/files/<str:id>/delete", FileDeleteView.as_view(), name="delete"),
+    path("api/files/<str:id>/info", FileInfoView.as_view(), name="info"),
+    path("api/files/<str:id>/share", FileShareView.as_view(), name="share"),
+    path("api/files/<str:id>/rename", FileRenameView.as_view(), name="rename"),
+    path("api/files/<str:id>/move", FileMoveView.as_view(), name="move"),
+    path("api/files/<str:id>/copy", FileCopyView.as_view(), name="copy"),
+    path("api/files/<str:id>/star", FileStarView.as_view(), name="star"),
+    path("api/files/<str:id>/versions", VersionListView.as_view(), name="versions"),
+    path("api/files/<str:id>/versions/<str:number>/download", VersionDownloadView.as_view(),
+         name="version-download"),
+    path("api/files/<str:id>/versions/<str:number>/restore", VersionRestoreView.as_view(),
+         name="version-restore"),
+    path("api/folders/<str:id>/copy", FolderCopyView.as_view(), name="folder-copy"),
+    path("api/search", SearchView.as_view(), name="search"),
+    path("api/shares/<str:share_id>", ShareDetailView.as_view(), name="share-detail"),
+    path("api/trash", TrashListView.as_view(), name="trash"),
+    path("api/trash/<str:node_id>/restore", TrashRestoreView.as_view(), name="trash-restore"),
+    path("api/trash/<str:node_id>", TrashPurgeView.as_view(), name="trash-purge"),
+    path("api/user/storage-stats", StorageStatsView.as_view(), name="storage-stats"),
+]

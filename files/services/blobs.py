@@ -49,7 +49,7 @@ def blobs_collect(*, limit: int = 1000) -> int:
     """Delete blobs nobody references, row first, object after commit."""
     collected = 0
     for blob_id in Blob.objects.filter(ref_count=0).values_list("pk", flat=True)[:limit]:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             blob = Blob.objects.select_for_update().filter(pk=blob_id, ref_count=0).first()
             if blob is None:
                 continue

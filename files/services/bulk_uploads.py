@@ -1,4 +1,4 @@
-"""LayoodStorage bulk upload (seed 000): a folder from a PC or a browser, one request
+"""LayoodStorage bulk upload: a folder from a PC or a browser, one request
 per file, with progress while it runs and a summary at the end.
 
 A bulk upload is an `UploadBatch`. Each file is an engine session of one part

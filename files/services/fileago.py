@@ -1,4 +1,4 @@
-"""FileAgo's view of the tree (seed 004): what a NODE in a URL names, what a folder
+"""FileAgo's view of the tree: what a NODE in a URL names, what a folder
 lists, and the actions of `POST /api/nodes/<NODE>`.
 
 A NODE is a node UUID, or a special folder (`home`, `incoming`, `trash`,
@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User, UserGroup
 from accounts.services import group_account
+from folders import selectors as folder_selectors
 from folders import services as tree
 from folders.models import Node, Special, Star
 from storage_site.core.exceptions import ApplicationError, InvalidMove, NotFound
@@ -143,7 +144,7 @@ def place_path(*, user, place: Place) -> list[dict]:
     """From the top-level folder down to the node itself."""
     if place.view:
         return [{"name": VIEWS[place.view], "uuid": place.ref}]
-    chain = tree.breadcrumbs(place.node) + [place.node]
+    chain = folder_selectors.breadcrumbs(place.node) + [place.node]
     return [{"name": ROOTS[n.special], "uuid": _special_ref(n.special, user=user, owner=place.owner)}
             if n.is_root else {"name": n.name, "uuid": str(n.uuid)} for n in chain]
 

@@ -1,4 +1,4 @@
-"""MegaVault background upload (seed 001): a batch of files, each an upload session
+"""MegaVault background upload: a batch of files, each an upload session
 of the engine (`upload_sessions`). The rules this door adds to the engine:
 
 - a batch starts all or nothing: every file's quota is held, or none is;

@@ -58,7 +58,7 @@ def node_copy(*, user, node: Node, target: Node, name: str | None = None,
 def nodes_purge(*, owner_id: int, node_ids: list[int]) -> int:
     """Delete nodes for good (with everything under them): versions, blob
     references and usage go in the same transaction. Returns bytes freed."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         roots = list(Node.objects.filter(pk__in=node_ids, owner_id=owner_id))
         if not roots:
             return 0

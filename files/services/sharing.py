@@ -58,7 +58,7 @@ def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
         raise InvalidMove("A top-level folder cannot be shared.")
     accounts = share_targets(node=node, target_ids=target_ids)
     copies = []
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         for account in accounts:
             incoming = tree.root_get(user=account, special=Special.INCOMING)
             copy = node_copy(user=user, node=node, target=incoming, policy=tree.ConflictPolicy.RENAME)

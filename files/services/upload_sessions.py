@@ -1,4 +1,4 @@
-"""The chunked-upload engine (DESIGN.md §3): one upload session per file.
+"""The chunked-upload engine: one upload session per file.
 
 Every chunked front door (StreamVault, MegaVault, bulk upload, tus) is a thin layer
 over these functions:

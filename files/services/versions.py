@@ -34,7 +34,7 @@ def version_restore(*, user, node: Node, number) -> Node:
     if old.number == node.version:
         return node
     with quota_held(user=user, size=old.size) as reservation:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             node = Node.objects.select_for_update().get(pk=node.pk)
             node.version += 1
             node.size, node.sha256, node.mime_type = old.size, old.blob.sha256, old.mime_type
@@ -72,7 +72,7 @@ def versions_prune(*, now=None, node_ids: list[int] | None = None) -> int:
 
 
 def _versions_delete(*, owner_id: int, version_ids) -> int:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         versions = FileVersion.objects.filter(pk__in=version_ids)
         size = versions.aggregate(total=Sum("size"))["total"] or 0
         refs = Counter(versions.values_list("blob_id", flat=True))

@@ -1,4 +1,4 @@
-"""Calls of the FileAgo node API (seed 004), for tests."""
+"""Calls of the FileAgo node API, for tests."""
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -1,4 +1,4 @@
-"""FileAgo node API (seed 004) through HTTP: details, dirlist, path, the POST
+"""FileAgo node API through HTTP: details, dirlist, path, the POST
 actions, delete, special folders, uploads by token, downloads by fileaccesskey,
 and the same files seen through the primary API."""
 

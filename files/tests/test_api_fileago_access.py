@@ -1,4 +1,4 @@
-"""FileAgo node API (seed 004): who reaches what. A second user reaches nothing of
+"""FileAgo node API: who reaches what. A second user reaches nothing of
 the first; group members reach the group's folders (owned by its storage
 account) and no one else does; `share_copy_with` gives copies, all or nothing."""
 

@@ -1,4 +1,4 @@
-"""StreamVault v3/v4 files and folders (seed 003) through HTTP, and across dialects."""
+"""StreamVault v3/v4 files and folders through HTTP, and across dialects."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -158,6 +158,24 @@ def test_second_user_reaches_nothing(auth_client, other_client):
     assert own and other_client.post("/storage/api/v3/files_move/", {"file_id": own_pk, "folder_token": music["token"]},
                                      format="json").status_code == 404
     assert download(auth_client, song["id"]) == b"x"
+
+
+def test_another_users_token_in_a_body_is_a_made_up_token(auth_client, other_client):
+    music = _folder(auth_client)
+    upload(other_client, "own.txt", b"o")
+    own_pk = other_client.get("/storage/api/v3/all_files/").json()[0]["id"]
+    calls = [
+        ("post", "/storage/api/v3/folders/", lambda token: {"name": "In", "parent_token": token}),
+        ("put", "/storage/api/v3/folders/update/", lambda token: {"token": token, "name": "pwned"}),
+        ("post", "/storage/api/v3/files_move/", lambda token: {"file_id": own_pk, "folder_token": token}),
+        ("post", "/storage/api/v3/tokens/rotate/", lambda token: {"token": token}),
+    ]
+    for method, path, body in calls:
+        theirs = getattr(other_client, method)(path, body(music["token"]), format="json")
+        made_up = getattr(other_client, method)(path, body("x" * 32), format="json")
+        assert (theirs.status_code, theirs.json()) == (made_up.status_code, made_up.json()) == (404, theirs.json())
+    assert auth_client.get(f"/storage/api/v3/folders/{music['token']}/").json()["name"] == "Music"
+    assert other_client.get("/storage/api/v3/all_files/").json()[0]["folder"] == ""
 
 
 @pytest.mark.parametrize("path", ["/storage/api/v3/folders/nope/", "/storage/api/v3/files/nope/",

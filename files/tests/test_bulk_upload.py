@@ -1,4 +1,4 @@
-"""LayoodStorage bulk upload (seed 000) through HTTP: a folder tree in, progress while
+"""LayoodStorage bulk upload through HTTP: a folder tree in, progress while
 it runs, a summary at the end; failures recorded, nothing half-stored, quota exact."""
 
 import io

@@ -1,4 +1,4 @@
-"""StreamVault chunk upload (seed 003) through HTTP: the upload engine's behaviour
+"""StreamVault chunk upload through HTTP: the upload engine's behaviour
 as a client sees it, on the local and the S3 backend."""
 
 import os

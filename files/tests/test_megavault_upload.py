@@ -1,4 +1,4 @@
-"""MegaVault background upload (seed 001) through HTTP, as a phone would use it:
+"""MegaVault background upload through HTTP, as a phone would use it:
 init → chunks → progress → complete, on the local and the S3 backend."""
 
 import os
@@ -67,7 +67,7 @@ def test_seed_flow_end_to_end(auth_client):
     data = os.urandom(2 * MiB + 1000)
     started = init(auth_client, [one(size=len(data), folder="/videos", checksum="sha256:" + sha(data),
                                      priority="high")], wifiOnly=True, chunkSize=MiB, maxRetries=3)
-    # The seed's shape, key for key (plus `direct` and `method`, so a client knows how to send).
+    # MegaVault's shape, key for key (plus `direct` and `method`, so a client knows how to send).
     assert set(started) == {"uploadSession", "files", "expiresAt"}
     [file] = started["files"]
     assert set(file) == {"localId", "uploadId", "uploadUrl", "chunks", "totalChunks", "direct", "method"}

@@ -1,4 +1,4 @@
-"""MegaVault offline work (seed 001) through HTTP: local changes (`sync/files`),
+"""MegaVault offline work through HTTP: local changes (`sync/files`),
 conflicts and their resolution, the offline queue, and two phones of one user."""
 
 import pytest

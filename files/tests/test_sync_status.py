@@ -1,4 +1,4 @@
-"""MegaVault delta sync (seed 001): `GET /api/mobile/sync/status` through HTTP —
+"""MegaVault delta sync: `GET /api/mobile/sync/status` through HTTP —
 full listings, deltas from the change journal, paging while the tree changes,
 tokens that are bad or can no longer be served, and the cost of a page."""
 

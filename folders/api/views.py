@@ -1,8 +1,8 @@
-"""LayoodStorage folder API (seed 000): create, tree, delete; plus contents,
+"""LayoodStorage folder API: create, tree, delete; plus contents,
 rename, move and star."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, MessageSerializer, PrimaryListView, PrimaryView, envelope, ok
@@ -24,11 +24,7 @@ ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, descriptio
 
 
 def _folder(request, folder_id):
-    return services.node_get(user=request.user, node_id=folder_id, kind=NodeKind.FOLDER)
-
-
-def _render(request, node) -> dict:
-    return NodeSerializer(selectors.nodes_for(request.user).get(pk=node.pk), context={"request": request}).data
+    return selectors.node_get(user=request.user, node_id=folder_id, kind=NodeKind.FOLDER)
 
 
 class FolderCreateView(PrimaryView):
@@ -37,11 +33,11 @@ class FolderCreateView(PrimaryView):
     def post(self, request):
         payload = FolderCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        parent = services.folder_get_or_home(user=request.user, folder_id=payload.validated_data.get("parentId"))
+        parent = selectors.folder_get_or_home(user=request.user, folder_id=payload.validated_data.get("parentId"))
         folder = services.folder_create(user=request.user, parent=parent, name=payload.validated_data["name"],
                                         description=payload.validated_data.get("description", ""),
                                         policy=payload.validated_data["onConflict"])
-        return ok(_render(request, folder), message="Folder created", status=201)
+        return ok(render_node(request, folder), message="Folder created", status=201)
 
 
 class FolderTreeView(PrimaryView):
@@ -59,8 +55,8 @@ class FolderDetailView(PrimaryView):
                    description="`path` runs from home to the parent; `size` is every live file below it.")
     def get(self, request, id):
         folder = _folder(request, id)
-        data = _render(request, folder)
-        data["path"] = BreadcrumbSerializer(services.breadcrumbs(folder), many=True).data
+        data = render_node(request, folder)
+        data["path"] = BreadcrumbSerializer(selectors.breadcrumbs(folder), many=True).data
         data["size"] = services.subtree_size(folder)
         data["description"] = folder.description
         return ok(data)
@@ -70,7 +66,7 @@ class FolderContentsView(PrimaryListView):
     serializer_class = NodeSerializer
 
     def listing(self):
-        folder = services.folder_get_or_home(user=self.request.user, folder_id=self.kwargs["id"])
+        folder = selectors.folder_get_or_home(user=self.request.user, folder_id=self.kwargs["id"])
         return selectors.nodes_for(self.request.user).filter(parent=folder).order_by("-kind", "name", "pk")
 
     @extend_schema(tags=["folders"], summary="List a folder's contents",
@@ -79,38 +75,66 @@ class FolderContentsView(PrimaryListView):
         return super().get(request, *args, **kwargs)
 
 
-class FolderRenameView(PrimaryView):
-    @extend_schema(tags=["folders"], parameters=[ID], request=NameSerializer, responses={200: FOLDER, **ERRORS},
-                   summary="Rename a folder")
+# --- rename, move and star: one implementation for files and folders -----------------
+
+def render_node(request, node) -> dict:
+    """A node as every primary answer shows it, the caller's star included."""
+    return NodeSerializer(selectors.nodes_for(request.user).get(pk=node.pk), context={"request": request}).data
+
+
+# Subclasses name the `kind` and the schema (a docstring here would become its description).
+class NodeRenameView(PrimaryView):
+    kind: str
+
     def post(self, request, id):
         payload = NameSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        folder = services.node_rename(node=_folder(request, id), name=payload.validated_data["name"],
-                                      policy=payload.validated_data["onConflict"])
-        return ok(_render(request, folder))
+        node = services.node_rename(node=selectors.node_get(user=request.user, node_id=id, kind=self.kind),
+                                    name=payload.validated_data["name"], policy=payload.validated_data["onConflict"])
+        return ok(render_node(request, node))
 
 
-class FolderMoveView(PrimaryView):
-    @extend_schema(tags=["folders"], parameters=[ID], request=TargetSerializer, responses={200: FOLDER, **ERRORS},
-                   summary="Move a folder", description="Not into itself or below itself (400 `INVALID_MOVE`).")
+class NodeMoveView(PrimaryView):
+    kind: str
+
     def post(self, request, id):
         payload = TargetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        target = services.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
-        folder = services.node_move(node=_folder(request, id), target=target, name=payload.validated_data.get("name"),
-                                    policy=payload.validated_data["onConflict"])
-        return ok(_render(request, folder))
+        node = selectors.node_get(user=request.user, node_id=id, kind=self.kind)
+        target = selectors.folder_get_or_home(user=request.user, folder_id=payload.validated_data["folderId"])
+        node = services.node_move(node=node, target=target, name=payload.validated_data.get("name"),
+                                  policy=payload.validated_data["onConflict"])
+        return ok(render_node(request, node))
 
 
-class FolderStarView(PrimaryView):
-    @extend_schema(tags=["folders"], parameters=[ID], request=StarSerializer, responses={200: FOLDER, **ERRORS},
-                   summary="Star or unstar a folder")
+class NodeStarView(PrimaryView):
+    kind: str
+
     def post(self, request, id):
         payload = StarSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        folder = _folder(request, id)
-        services.star_set(user=request.user, node=folder, starred=payload.validated_data["starred"])
-        return ok(_render(request, folder))
+        node = selectors.node_get(user=request.user, node_id=id, kind=self.kind)
+        services.star_set(user=request.user, node=node, starred=payload.validated_data["starred"])
+        return ok(render_node(request, node))
+
+
+@extend_schema_view(post=extend_schema(tags=["folders"], parameters=[ID], request=NameSerializer,
+                                       responses={200: FOLDER, **ERRORS}, summary="Rename a folder"))
+class FolderRenameView(NodeRenameView):
+    kind = NodeKind.FOLDER
+
+
+@extend_schema_view(post=extend_schema(tags=["folders"], parameters=[ID], request=TargetSerializer,
+                                       responses={200: FOLDER, **ERRORS}, summary="Move a folder",
+                                       description="Not into itself or below itself (400 `INVALID_MOVE`)."))
+class FolderMoveView(NodeMoveView):
+    kind = NodeKind.FOLDER
+
+
+@extend_schema_view(post=extend_schema(tags=["folders"], parameters=[ID], request=StarSerializer,
+                                       responses={200: FOLDER, **ERRORS}, summary="Star or unstar a folder"))
+class FolderStarView(NodeStarView):
+    kind = NodeKind.FOLDER
 
 
 class FolderDeleteView(PrimaryView):

@@ -1,4 +1,4 @@
-"""LayoodStorage preview API (seed 000, "File Preview System"): generate, fetch,
+"""LayoodStorage preview API: generate, fetch,
 describe and batch-generate previews of the user's own files, and the admins'
 preview analytics. Another user's file is a 404 on every route."""
 
@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from accounts.permissions import IsAdminRole
-from folders import services as tree
+from folders import selectors as folder_selectors
 from folders.models import Node, NodeKind
 from storage_site.core import storage
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, PrimaryView, envelope, ok
@@ -36,7 +36,7 @@ RETRY_AFTER = 2  # seconds a client waits before asking again for a pending prev
 
 
 def _file(request, file_id) -> tuple[Node, int]:
-    node = tree.node_get(user=request.user, node_id=file_id, kind=NodeKind.FILE)
+    node = folder_selectors.node_get(user=request.user, node_id=file_id, kind=NodeKind.FILE)
     blob_id = selectors.file_blob_id(node)
     if blob_id is None:  # a file always has a current version; never serve a half-made one
         raise NotFound("File not found.")

@@ -16,7 +16,7 @@ from .pagination import PrimaryPagination
 
 
 def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
-    """The primary API's success envelope (DESIGN.md §7)."""
+    """The primary API's success envelope (docs/apis.md)."""
     body = {"success": True}
     if message:
         body["message"] = message

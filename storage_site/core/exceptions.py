@@ -2,7 +2,7 @@
 
 Services raise `ApplicationError` subclasses; views never build error bodies. The
 handler renders each error in the shape of the dialect that served the request
-(DESIGN.md §7): the primary envelope by default, FileAgo's `status`/`msg`, or
+(docs/apis.md): the primary envelope by default, FileAgo's `status`/`msg`, or
 StreamVault's `message`. A view picks its dialect with `error_dialect`.
 """
 

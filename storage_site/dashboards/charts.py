@@ -17,18 +17,23 @@ def human(value: float, unit: str) -> str:
     return filesizeformat(value) if unit == "bytes" else f"{int(value):,}"
 
 
-def _nice_max(value: float) -> float:
-    """A round top for the axis: 1, 2 or 5 times a power of ten (bytes: of 1024)."""
+def _nice_max(value: float, unit: str = "count") -> float:
+    """A round top for the axis, four grid steps above zero: each step is 1, 2, 2.5 or 5
+    times a power of ten, so every grid line is a round figure (a count's steps are whole
+    numbers, or a bar of 4 would sit among the labels 3.75 and 5 shown as 3 and 5)."""
     if value <= 0:
-        return 1
-    base = 10
+        return 4
     magnitude = 1
-    while magnitude * base <= value:
-        magnitude *= base
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
+    while magnitude * 10 < value / 4:
+        magnitude *= 10
+    while True:
+        for step in (1, 2, 2.5, 5):
+            size = step * magnitude
+            if unit == "count" and size != int(size):
+                continue
+            if 4 * size >= value:
+                return 4 * size
+        magnitude *= 10
 
 
 def _frame(inner: str, *, label: str, top: float, unit: str, first: str, last: str) -> SafeString:
@@ -51,7 +56,7 @@ def _frame(inner: str, *, label: str, top: float, unit: str, first: str, last: s
 
 def bar_chart(points: list[tuple[str, float]], *, label: str, unit: str = "count", color: str = PALETTE[0]) -> SafeString:
     """Vertical bars, one per point (e.g. uploads per day)."""
-    top = _nice_max(max((value for _, value in points), default=0))
+    top = _nice_max(max((value for _, value in points), default=0), unit)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(points))
     bars = []
@@ -66,7 +71,7 @@ def bar_chart(points: list[tuple[str, float]], *, label: str, unit: str = "count
 
 def line_chart(points: list[tuple[str, float]], *, label: str, unit: str = "bytes", color: str = PALETTE[0]) -> SafeString:
     """A filled line (e.g. cumulative storage)."""
-    top = _nice_max(max((value for _, value in points), default=0))
+    top = _nice_max(max((value for _, value in points), default=0), unit)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(points) - 1)
     xy = [(LEFT + n * step, TOP + plot_h - plot_h * value / top) for n, (_, value) in enumerate(points)]

@@ -67,7 +67,7 @@ def usage_recompute(*, user_ids: list[int] | None = None, dry_run: bool = False,
     fixes: list[UsageFix] = []
     for start in range(0, len(ids), _BATCH):
         batch = ids[start:start + _BATCH]
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             rows = User.objects.select_for_update().filter(pk__in=batch).order_by("pk")
             recorded = {row["pk"]: row for row in rows.values("pk", "username", "storage_used")}
             actual = dict(FileVersion.objects.filter(node__owner_id__in=batch).values_list("node__owner_id")

@@ -1,5 +1,5 @@
 """Every route of the dashboards app: the primary API's dashboards, analytics and
-admin endpoints (seed 000), and the probes."""
+admin endpoints (LayoodStorage), and the probes."""
 
 from django.urls import path
 

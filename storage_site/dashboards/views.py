@@ -1,4 +1,4 @@
-"""Dashboards, analytics and the admin API of the LayoodStorage seed (000), plus the
+"""Dashboards, analytics and the admin API of LayoodStorage, plus the
 probes `/healthz` and `/readyz`.
 
 Admin endpoints need the admin role (a client gets 403 `INSUFFICIENT_ROLE`);

@@ -1,4 +1,4 @@
-"""Start and stop a one-node SeaweedFS S3 store (DESIGN.md §6).
+"""Start and stop a one-node SeaweedFS S3 store.
 
 Used by the test session when STORAGE_BACKEND=s3 and no endpoint is given, and by
 the benchmarks. Every port is picked free, so it never collides with another

@@ -1,4 +1,4 @@
-"""MegaVault delta sync (seed 001, "File Synchronization" and "Offline Support").
+"""MegaVault delta sync.
 
 - `cursor`: signed sync tokens naming a position in the owner's change journal
   (`folders.Change.seq`), never a clock time; a position the server cannot serve

@@ -24,6 +24,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from folders import selectors as folder_selectors
 from folders import services as tree
 from folders.models import Change, ChangeAction, Node, NodeKind
 from storage_site.core.exceptions import ApplicationError, NameConflict, NotFound
@@ -118,7 +119,7 @@ def _upload(ctx, ch):
 
 def _update(ctx, ch):
     _require(ch, "file_id", "size", "checksum")
-    node = tree.node_get(user=ctx.user, node_id=ch.file_id, kind=NodeKind.FILE)
+    node = folder_selectors.node_get(user=ctx.user, node_id=ch.file_id, kind=NodeKind.FILE)
     if ch.base_version is None and not ch.base_checksum and ctx.position is None:
         raise SyncChangeError("An update needs its base: `baseVersion`, `baseChecksum` or the request's syncToken.")
     if node.sha256 == ch.checksum:
@@ -131,7 +132,7 @@ def _update(ctx, ch):
 
 def _rename(ctx, ch):
     _require(ch, "file_id", "name")
-    node = tree.node_get(user=ctx.user, node_id=ch.file_id)
+    node = folder_selectors.node_get(user=ctx.user, node_id=ch.file_id)
     name = tree.name_clean(ch.name)
     if node.name == name:
         return _done(ch, EXISTS, node)
@@ -144,7 +145,7 @@ def _move(ctx, ch):
     _require(ch, "file_id")
     if ch.folder is None and not ch.folder_id:
         raise SyncChangeError("A move needs the target `folder` (a path) or `folderId`.")
-    node = tree.node_get(user=ctx.user, node_id=ch.file_id)
+    node = folder_selectors.node_get(user=ctx.user, node_id=ch.file_id)
     target = _folder(ctx, ch)
     name = tree.name_clean(ch.name) if ch.name else None
     if node.parent_id == target.pk and (name is None or name == node.name):
@@ -156,7 +157,7 @@ def _move(ctx, ch):
 
 def _delete(ctx, ch):
     _require(ch, "file_id")
-    node = tree.node_get(user=ctx.user, node_id=ch.file_id, include_trashed=True)
+    node = folder_selectors.node_get(user=ctx.user, node_id=ch.file_id, include_trashed=True)
     if node.trashed_at is not None:
         return _done(ch, EXISTS, node)
     if node.is_root:
@@ -215,7 +216,7 @@ def path_split(path: str) -> tuple[str, str]:
 def folder_resolve(*, user, path: str | None = None, folder_id: str = "") -> Node:
     """A folder by id, or by path under home (missing folders are made)."""
     if folder_id:
-        return tree.folder_get_or_home(user=user, folder_id=folder_id)
+        return folder_selectors.folder_get_or_home(user=user, folder_id=folder_id)
     parts = [tree.name_clean(part) for part in (path or "").split("/") if part.strip()]
     return tree.folder_ensure_path(user=user, parent=tree.home_get(user=user), parts=parts)
 

@@ -33,7 +33,26 @@ def page(browser, url: str) -> str:
 
 
 def test_index_links_the_dashboard(browser):
-    assert 'href="/admin/dashboard/"' in page(browser, "/admin/")
+    html = page(browser, "/admin/")
+    assert 'href="/admin/dashboard/"' in html
+    # Django's index breaks a row's first cell anywhere and keeps the second on one line:
+    # the link's cell must not wrap (it stood one letter per line) and the description must.
+    assert re.search(r"#stratus-dashboard-link th \{[^}]*white-space: nowrap", html)
+    assert re.search(r"#stratus-dashboard-link td \{[^}]*white-space: normal", html)
+
+
+def test_uploads_per_day_axis_labels_are_exact(browser, auth_client):
+    for n in range(4):
+        upload(auth_client, f"day{n}.txt", b"x" * (n + 1))
+    html = page(browser, "/admin/dashboard/?days=7")
+    uploads = re.findall(r"<svg class=\"stratus-chart\".*?</svg>", html, flags=re.S)[1]
+    assert "Uploads (new file versions) per day" in uploads
+    # The value axis: one label per grid line, top to bottom, each a whole number of uploads.
+    labels = re.findall(r'<text x="\d+" y="([\d.]+)" text-anchor="end"[^>]*>([^<]*)</text>', uploads)
+    assert [text for _, text in labels] == ["4", "3", "2", "1", "0"]
+    # Today's bar of 4 reaches exactly the line labelled 4.
+    bar = re.search(r'<rect x="[\d.]+" y="([\d.]+)"[^>]*><title>[^<]*: 4</title>', uploads)
+    assert bar and float(bar[1]) == float(labels[0][0]) - 4
 
 
 def test_dashboard_draws_growth_uploads_and_types(browser, auth_client, other_client):

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "billing",
     "storage_site.dashboards",
     "dav",
+    "nextcloud",
 ]
 
 MIDDLEWARE = [

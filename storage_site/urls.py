@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("billing.api.urls")),
     path("", include("storage_site.dashboards.urls")),
     path("", include("dav.urls")),
+    path("", include("nextcloud.urls")),
 ]
 
 handler404 = "storage_site.core.views.not_found"

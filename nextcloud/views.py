@@ -1,0 +1,99 @@
+"""The Nextcloud dialect's HTTP side: discovery (status.php, OCS capabilities and
+users), Login Flow v2 and signing a client out. Thin: the shapes come from
+selectors, the rules from services, the envelopes from ocs."""
+
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services as accounts
+from dav import auth
+
+from . import selectors, services
+from .ocs import OcsError, endpoint
+
+
+def status(request):
+    return JsonResponse(selectors.server_status())
+
+
+@endpoint(signed_in=False)
+def capabilities(request, version):
+    return selectors.capabilities()
+
+
+@endpoint()
+def current_user(request, version):
+    return selectors.user_profile(request.user)
+
+
+@endpoint()
+def user_detail(request, version, user_id):
+    # Only oneself: another account's profile and quota are nobody else's business.
+    if user_id != request.user.username:
+        raise OcsError(404, "User does not exist")
+    return selectors.user_profile(request.user)
+
+
+@endpoint(signed_in=False, methods=("GET", "POST", "PUT", "DELETE"))
+def unknown(request, version, route):
+    raise OcsError(404, "Invalid query, please check the syntax.")
+
+
+@endpoint(methods=("DELETE",))
+def app_password_delete(request, version):
+    """A client signs itself out: the app password it signed in with is revoked."""
+    identifier, password = auth.basic_credentials(request)
+    found = accounts.app_password_check(identifier=identifier, secret=password)
+    if found is None:
+        raise OcsError(403, "Password confirmation is required")  # signed in with the account password
+    accounts.app_password_revoke(app_password=found[1])
+    return []
+
+
+# --- Login Flow v2 ----------------------------------------------------------------------------
+
+def _server(request) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+@csrf_exempt
+@require_POST
+def login_flow_start(request):
+    login_token, poll_token = services.login_flow_start(user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    return JsonResponse({
+        "poll": {"token": poll_token, "endpoint": _server(request) + reverse("nextcloud:login-flow-poll")},
+        "login": _server(request) + reverse("nextcloud:login-flow-page", args=[login_token]),
+    })
+
+
+@csrf_exempt
+@require_POST
+def login_flow_poll(request):
+    collected = services.login_flow_collect(poll_token=request.POST.get("token", ""))
+    if collected is None:
+        return JsonResponse([], status=404, safe=False)
+    flow, app_password, secret = collected
+    return JsonResponse({"server": _server(request), "loginName": flow.granted_by.username, "appPassword": secret})
+
+
+@require_http_methods(["GET", "POST"])
+def login_flow_page(request, login_token):
+    """The page the client opens in a browser: sign in (the WebDAV sign-in: the
+    account password or an app password, with its throttling) and grant."""
+    flow = services.login_flow_by_login_token(login_token)
+    if flow is None:
+        return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
+    context = {"state": "form", "client_name": flow.client_name, "user_name": request.POST.get("user", "")}
+    if request.method == "POST":
+        user, refusal = auth.sign_in(request, request.POST.get("user", "").strip(), request.POST.get("password", ""))
+        if refusal is not None:
+            context["error"] = refusal.content.decode().strip() if refusal.status_code == 429 \
+                else "Wrong name or password."
+            return render(request, "nextcloud/login_flow.html", context, status=refusal.status_code)
+        if not services.login_flow_grant(flow=flow, user=user):
+            return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
+        context["state"] = "granted"
+    return render(request, "nextcloud/login_flow.html", context)

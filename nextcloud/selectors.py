@@ -1,7 +1,16 @@
 """What the Nextcloud dialect reads: the server's version and capabilities, a user's
 profile and quota in Nextcloud's shapes."""
 
+import hashlib
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+
 from files import selectors as files_selectors
+from files.models import FileVersion
+from folders.models import Star
+from previews.models import PreviewStatus, PreviewType
 
 # A current Nextcloud major: clients check it to choose what they may use.
 VERSION = (32, 0, 3, 2)
@@ -50,3 +59,56 @@ def user_profile(user) -> dict:
             "groups": [], "subadmin": [], "language": "", "locale": "", "backend": "Database",
             "lastLogin": 0, "quota": user_quota(user),
             "backend_capabilities": {"setDisplayName": False, "setPassword": False}}
+
+
+# --- the tree, in Nextcloud's properties --------------------------------------------------------
+
+def instance_id() -> str:
+    """Nextcloud's instance id (`oc` and 10 characters), the tail of every `oc:id`."""
+    return "oc" + hashlib.sha256(b"nextcloud-instance\0" + settings.SECRET_KEY.encode()).hexdigest()[:10]
+
+
+def file_id(node_pk: int) -> str:
+    """`oc:id`: the file id zero-padded to 8 digits, then the instance id, as Nextcloud writes it."""
+    return f"{node_pk:08d}{instance_id()}"
+
+
+def _about(node, parent) -> dict:
+    return {"node": node} if node is not None else {"node__parent": parent, "node__trashed_at__isnull": True}
+
+
+def favorites(*, user, node=None, parent=None) -> set[int]:
+    """Which node (`node`, or the entries of `parent`) the user starred: `oc:favorite`,
+    the same flag as a star in the other APIs."""
+    return set(Star.objects.filter(user=user, **_about(node, parent)).values_list("node_id", flat=True))
+
+
+def with_thumbnail(*, node=None, parent=None) -> set[int]:
+    """Which file (`node`, or the entries of `parent`) has a thumbnail ready for its
+    current content (`nc:has-preview`)."""
+    return set(FileVersion.objects.filter(number=F("node__version"), **_about(node, parent),
+                                          blob__previews__preview_type=PreviewType.THUMBNAIL,
+                                          blob__previews__status=PreviewStatus.READY)
+               .values_list("node_id", flat=True))
+
+
+_FOLDER_SIZES = """
+    SELECT f.id, COALESCE(SUM(n.size), 0)
+    FROM folders_node f
+    LEFT JOIN folders_node n ON n.owner_id = f.owner_id AND n.path LIKE f.path || '%%'
+         AND n.kind = 'file' AND n.trashed_at IS NULL
+    WHERE {where}
+    GROUP BY f.id
+"""
+
+
+def folder_sizes(*, folder=None, parent=None) -> dict[int, int]:
+    """{folder id: bytes of the live files below it, at any depth} (`oc:size`) of one
+    folder, or of every live folder in `parent`, in one query."""
+    if folder is not None:
+        where, params = "f.id = %s", [folder.pk]
+    else:
+        where, params = "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_SIZES.format(where=where), params)
+        return {pk: int(size) for pk, size in cursor.fetchall()}

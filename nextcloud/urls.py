@@ -17,6 +17,8 @@ urlpatterns = [
     path("index.php/login/v2", views.login_flow_start, name="login-flow"),
     path("index.php/login/v2/poll", views.login_flow_poll, name="login-flow-poll"),
     path("index.php/login/v2/flow/<str:login_token>", views.login_flow_page, name="login-flow-page"),
+    re_path(r"^remote\.php/dav/files/(?P<user_id>[^/]+)(?:/.*)?$", views.dav_files, name="dav-files"),
+    re_path(r"^remote\.php/webdav(?:/.*)?$", views.legacy_webdav, name="webdav"),
     re_path(r"^login/v2/?$", views.login_flow_start),
     re_path(r"^login/v2/poll/?$", views.login_flow_poll),
 ]

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services as accounts
 from dav import auth
+from dav import views as dav_views
 
-from . import selectors, services
+from . import selectors, services, webdav
 from .ocs import OcsError, endpoint
 
 
@@ -97,3 +98,33 @@ def login_flow_page(request, login_token):
             return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
         context["state"] = "granted"
     return render(request, "nextcloud/login_flow.html", context)
+
+
+# --- WebDAV -------------------------------------------------------------------------------------
+
+FILES = "/remote.php/dav/files/"
+LEGACY_WEBDAV = "/remote.php/webdav"
+
+
+@csrf_exempt
+def dav_files(request, user_id):
+    user, refusal = auth.authenticate(request)
+    if refusal is not None:
+        return refusal
+    if user_id != user.username:
+        return webdav.refusal(403, "These are not your files.")
+    return _webdav(request, user, FILES + user_id)
+
+
+@csrf_exempt
+def legacy_webdav(request):
+    user, refusal = auth.authenticate(request)
+    if refusal is not None:
+        return refusal
+    return _webdav(request, user, LEGACY_WEBDAV)
+
+
+def _webdav(request, user, mount: str):
+    response = dav_views.serve(request, user, webdav.nextcloud_app(), mount)
+    webdav.answer_headers(response, user=user, method=request.method, path=request.path_info[len(mount):])
+    return response

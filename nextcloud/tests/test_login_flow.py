@@ -4,9 +4,14 @@ client signing itself out with DELETE core/apppassword."""
 
 import pytest
 
+from django.utils import timezone
+
+from accounts import services as accounts
 from accounts.models import AppPassword
 from accounts.tests.factories import PASSWORD
 from dav.tests.helpers import Dav, basic
+from nextcloud.models import LoginFlow
+from nextcloud.services import LOGIN_FLOW_LIFETIME
 from storage_site.testing.client import Client
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +61,7 @@ def test_the_whole_flow_gives_a_working_app_password_once(user):
 
 
 def test_a_wrong_password_grants_nothing(user):
-    client, flow = Client(), None
+    client = Client()
     flow = _start(client)
     refused = Client().post(_login_page(flow), {"user": user.username, "password": "not-it"})
     assert refused.status_code == 401 and b"Wrong name or password" in refused.content
@@ -68,9 +73,6 @@ def test_unknown_or_expired_tokens(user, settings):
     assert client.post("/index.php/login/v2/poll", {"token": "made-up"}).status_code == 404
     assert client.get("/index.php/login/v2/flow/made-up").status_code == 404
     flow = _start(client)
-    from nextcloud.models import LoginFlow
-    from nextcloud.services import LOGIN_FLOW_LIFETIME
-    from django.utils import timezone
     LoginFlow.objects.update(created_at=timezone.now() - LOGIN_FLOW_LIFETIME)
     assert Client().post(_login_page(flow), {"user": user.username, "password": PASSWORD}).status_code == 404
     assert _poll(client, flow).status_code == 404 and not AppPassword.objects.exists()
@@ -88,7 +90,6 @@ def test_poll_tokens_belong_to_their_flow(user, other_user):
 
 
 def test_a_client_signs_itself_out(user, other_user):
-    from accounts import services as accounts
     _, mine = accounts.app_password_create(user=user, name="desktop")
     _, kept = accounts.app_password_create(user=user, name="phone")
     accounts.app_password_create(user=other_user, name="theirs")

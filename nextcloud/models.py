@@ -14,3 +14,13 @@ class LoginFlow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                                    related_name="+")
+
+
+class FileMtime(models.Model):
+    """The modification time a Nextcloud client gave a file's content (X-OC-Mtime), which
+    it compares with its own copy's. It holds for the content it came with: a new
+    version from anywhere else makes it stale, and the entry's own time shows again."""
+
+    node = models.OneToOneField("folders.Node", on_delete=models.CASCADE, related_name="+", primary_key=True)
+    version = models.PositiveIntegerField()
+    mtime = models.FloatField(help_text="Seconds since 1970.")

@@ -12,6 +12,8 @@ from files.models import FileVersion
 from folders.models import Star
 from previews.models import PreviewStatus, PreviewType
 
+from .models import FileMtime
+
 # A current Nextcloud major: clients check it to choose what they may use.
 VERSION = (32, 0, 3, 2)
 VERSION_STRING = ".".join(map(str, VERSION[:3]))
@@ -112,3 +114,10 @@ def folder_sizes(*, folder=None, parent=None) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_FOLDER_SIZES.format(where=where), params)
         return {pk: int(size) for pk, size in cursor.fetchall()}
+
+
+def client_mtimes(*, node=None, parent=None) -> dict[int, float]:
+    """{file id: the modification time its client gave} of one file or the entries of
+    `parent`, for content that has not changed since (X-OC-Mtime)."""
+    return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent))
+                .values_list("node_id", "mtime"))

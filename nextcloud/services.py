@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import AppPassword
 
-from .models import LoginFlow
+from .models import FileMtime, LoginFlow
 
 # As long as Nextcloud gives a person to sign in.
 LOGIN_FLOW_LIFETIME = timedelta(minutes=20)
@@ -59,3 +59,8 @@ def login_flow_collect(*, poll_token: str) -> tuple[LoginFlow, AppPassword, str]
         flow.delete()
         app_password, secret = accounts.app_password_create(user=flow.granted_by, name=flow.client_name)
     return flow, app_password, secret
+
+
+def file_mtime_set(*, node, mtime: float) -> None:
+    """Keep the modification time a client gave this content (X-OC-Mtime)."""
+    FileMtime.objects.update_or_create(node=node, defaults={"version": node.version, "mtime": mtime})

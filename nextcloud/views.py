@@ -125,6 +125,12 @@ def legacy_webdav(request):
 
 
 def _webdav(request, user, mount: str):
+    mtime = None
+    if request.method == "PUT" and "HTTP_X_OC_MTIME" in request.META:
+        mtime = webdav.mtime_parse(request.META["HTTP_X_OC_MTIME"])
+        if mtime is None:  # refused before a byte is stored
+            return webdav.refusal(400, "X-OC-Mtime must be a Unix timestamp.")
     response = dav_views.serve(request, user, webdav.nextcloud_app(), mount)
-    webdav.answer_headers(response, user=user, method=request.method, path=request.path_info[len(mount):])
+    webdav.answer_headers(response, user=user, method=request.method, path=request.path_info[len(mount):],
+                          mtime=mtime)
     return response

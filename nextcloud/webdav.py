@@ -21,7 +21,7 @@ from dav.provider import FileResource, FolderResource, StratusProvider
 from dav.views import dav_config
 from folders import services as tree
 
-from . import selectors
+from . import selectors, services
 
 OC, NC = "http://owncloud.org/ns", "http://nextcloud.org/ns"
 NAMESPACES = {"d": "DAV:", "s": "http://sabredav.org/ns", "oc": OC, "nc": NC}
@@ -39,7 +39,12 @@ class _Facts:
 
     def __init__(self, user, *, node=None, parent=None):
         self.user, self.scope = user, {"node": node, "parent": parent}
-        self._favorites = self._thumbnails = self._sizes = None
+        self._favorites = self._thumbnails = self._sizes = self._mtimes = None
+
+    def mtime(self, node) -> float | None:
+        if self._mtimes is None:
+            self._mtimes = selectors.client_mtimes(**self.scope)
+        return self._mtimes.get(node.pk)
 
     def favorite(self, node) -> bool:
         if self._favorites is None:
@@ -104,6 +109,10 @@ class _Nextcloud:
         # As WsgiDAV's, below the URL of this request's tree (which carries the user id)
         # rather than a fixed mount.
         return quote(self.environ["SCRIPT_NAME"] + self.get_preferred_path(), safe="/!*'(),$-_|.")
+
+    def get_last_modified(self):
+        mtime = None if self.is_collection or self.node is None else self.facts().mtime(self.node)
+        return mtime if mtime is not None else super().get_last_modified()
 
     def set_property_value(self, name, value, *, dry_run=False):
         if name != FAVORITE:
@@ -209,9 +218,18 @@ def nextcloud_app() -> WsgiDAVApp:
     return WsgiDAVApp(config)
 
 
-def answer_headers(response, *, user, method: str, path: str) -> None:
+def mtime_parse(value: str) -> float | None:
+    """An X-OC-Mtime header's seconds since 1970; None when it is not one."""
+    try:
+        mtime = float(value)
+    except ValueError:
+        return None
+    return mtime if 0 <= mtime < 2 ** 40 else None  # NaN and infinities fail too
+
+
+def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None) -> None:
     """What a Nextcloud client reads after a PUT or MKCOL: the entry's OC-FileId, and
-    its etag as OC-ETag and ETag."""
+    its etag as OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept."""
     if method not in ("PUT", "MKCOL") or response.status_code not in (201, 204):
         return
     node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
@@ -222,6 +240,9 @@ def answer_headers(response, *, user, method: str, path: str) -> None:
     response["OC-ETag"] = f'"{etag}"'
     if not response.has_header("ETag"):
         response["ETag"] = f'"{etag}"'
+    if mtime is not None and not node.is_folder:
+        services.file_mtime_set(node=node, mtime=mtime)
+        response["X-OC-MTime"] = "accepted"
 
 
 def refusal(status: int, message: str) -> HttpResponse:

@@ -15,6 +15,8 @@ from nc_py_api import Nextcloud, NextcloudException
 
 from dav.tests.test_clients import dav_server  # noqa: F401 (the real server, a fixture)
 
+pytestmark = pytest.mark.filterwarnings("ignore:Sync Nextcloud:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def server(dav_server):  # noqa: F811

@@ -187,3 +187,26 @@ def test_a_destination_in_another_users_tree_is_refused(nc_dav, base, other_user
 def test_signing_in_is_required(user, base):
     assert Dav(user.username, "wrong").propfind(base + "/", "0").status == 401
     assert Dav(user.username, "wrong").propfind("/remote.php/webdav/", "0").status == 401
+
+
+def test_x_oc_mtime_is_kept_for_that_content(nc_dav, base, user, app_password):
+    put = nc_dav.put(base + "/m.txt", b"old", HTTP_X_OC_MTIME="1700000000")
+    assert put.status == 201 and put.headers["X-OC-MTime"] == "accepted"
+    stamp = "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert listing(nc_dav, base + "/m.txt", "0")[base + "/m.txt"][D + "getlastmodified"].text == stamp
+    assert listing(nc_dav, base + "/", "1")[base + "/m.txt"][D + "getlastmodified"].text == stamp
+    assert nc_dav.get(base + "/m.txt").headers["Last-Modified"] == stamp
+    assert nc_dav.put(base + "/m.txt", b"newer", HTTP_X_OC_MTIME="1700000100.5").headers["X-OC-MTime"] == "accepted"
+    assert listing(nc_dav, base + "/m.txt", "0")[base + "/m.txt"][D + "getlastmodified"].text == \
+        "Tue, 14 Nov 2023 22:15:00 GMT"
+    # New content from elsewhere: the client's time no longer describes it.
+    assert Dav(user.username, app_password).put("/dav/m.txt", b"from elsewhere").status == 204
+    assert "2023" not in listing(nc_dav, base + "/m.txt", "0")[base + "/m.txt"][D + "getlastmodified"].text
+
+
+@pytest.mark.parametrize("value", ["yesterday", "nan", "-5", "1e20", ""])
+def test_a_bad_x_oc_mtime_is_400_and_stores_nothing(nc_dav, base, value, auth_client):
+    answer = nc_dav.put(base + "/bad.txt", b"bytes", HTTP_X_OC_MTIME=value)
+    assert answer.status == 400 and b"X-OC-Mtime" in answer.body
+    assert auth_client.get("/api/files/list").json()["data"]["items"] == []
+    assert auth_client.get("/api/user/storage-stats").json()["data"]["reserved"] == 0

@@ -9,7 +9,8 @@ from django.db.models import F
 
 from files import selectors as files_selectors
 from files.models import FileVersion
-from folders.models import Star
+from dav import selectors as dav_selectors
+from folders.models import Node, Star
 from previews.models import PreviewStatus, PreviewType
 
 from .models import FileMtime
@@ -121,3 +122,12 @@ def client_mtimes(*, node=None, parent=None) -> dict[int, float]:
     `parent`, for content that has not changed since (X-OC-Mtime)."""
     return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent))
                 .values_list("node_id", "mtime"))
+
+
+def own_file(*, user, file_id: int | None = None, path: str | None = None):
+    """The user's live file by `oc:fileid` or by path below their home; None otherwise
+    (another user's file is exactly a made-up one)."""
+    if path is not None:
+        node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+        return node if node is not None and not node.is_folder else None
+    return Node.objects.for_owner(user).live().files().filter(pk=file_id).first()

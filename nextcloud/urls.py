@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import previews, views
 
 app_name = "nextcloud"
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("index.php/login/v2/flow/<str:login_token>", views.login_flow_page, name="login-flow-page"),
     re_path(r"^remote\.php/dav/files/(?P<user_id>[^/]+)(?:/.*)?$", views.dav_files, name="dav-files"),
     re_path(r"^remote\.php/webdav(?:/.*)?$", views.legacy_webdav, name="webdav"),
+    path("index.php/core/preview", previews.preview, name="preview"),
+    path("index.php/core/preview.png", previews.preview, name="preview-png"),
     re_path(r"^login/v2/?$", views.login_flow_start),
     re_path(r"^login/v2/poll/?$", views.login_flow_poll),
 ]

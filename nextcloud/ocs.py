@@ -14,6 +14,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from dav import auth
+from storage_site.core.exceptions import ApplicationError
 
 # Nextcloud's own codes for a missing sign-in and an unknown route or object (version 1).
 UNAUTHORISED = 997
@@ -92,6 +93,8 @@ def endpoint(*, signed_in: bool = True, methods: tuple[str, ...] = ("GET",)):
                 data = view(request, version, **kwargs)
             except OcsError as error:
                 return respond(request, version, status=error.status, message=error.message)
+            except ApplicationError as error:  # a service's refusal, in the envelope
+                return respond(request, version, status=error.status_code, message=error.message)
             return respond(request, version, data)
         return handle
     return wrap

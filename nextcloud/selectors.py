@@ -2,14 +2,16 @@
 profile and quota in Nextcloud's shapes."""
 
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
-from files import selectors as files_selectors
-from files.models import FileVersion
 from dav import selectors as dav_selectors
+from files import selectors as files_selectors
+from files.models import FileVersion, ShareLink
+from folders import selectors as folder_selectors
 from folders.models import Node, Star
 from previews.models import PreviewStatus, PreviewType
 
@@ -28,9 +30,9 @@ def server_status() -> dict:
 
 
 def capabilities() -> dict:
-    """Only what works: a client that reads a capability uses it. Chunked upload,
-    the trash bin and versions over DAV, and share links over OCS are announced by
-    the slices that build them (see docs/nextcloud.md)."""
+    """Only what works: a client that reads a capability uses it. Chunked upload and
+    the trash bin and versions over DAV are announced by the slices that build them
+    (see docs/nextcloud.md)."""
     major, minor, micro, _ = VERSION
     return {
         "version": {"major": major, "minor": minor, "micro": micro, "string": VERSION_STRING, "edition": "",
@@ -38,6 +40,14 @@ def capabilities() -> dict:
         "capabilities": {
             "core": {"pollinterval": 60, "webdav-root": "remote.php/webdav"},
             "files": {"bigfilechunking": False, "undelete": False, "versioning": False},
+            # Public links to files, read-only, with an optional password and expiry date.
+            "files_sharing": {
+                "api_enabled": True, "resharing": False, "group_sharing": False, "sharebymail": {"enabled": False},
+                "user": {"send_mail": False, "expire_date": {"enabled": False}},
+                "public": {"enabled": True, "multiple_links": True, "upload": False, "upload_files_drop": False,
+                           "send_mail": False, "password": {"enforced": False, "askForOptionalPassword": False},
+                           "expire_date": {"enabled": True, "enforced": False}},
+            },
             "theming": {"name": PRODUCT_NAME, "productName": PRODUCT_NAME},
         },
     }
@@ -86,6 +96,12 @@ def favorites(*, user, node=None, parent=None) -> set[int]:
     return set(Star.objects.filter(user=user, **_about(node, parent)).values_list("node_id", flat=True))
 
 
+def shared_by_link(*, node=None, parent=None) -> set[int]:
+    """Which file (`node`, or the entries of `parent`) has a live public link (`oc:share-types` 3)."""
+    return set(ShareLink.objects.filter(revoked_at__isnull=True, **_about(node, parent))
+               .values_list("node_id", flat=True))
+
+
 def with_thumbnail(*, node=None, parent=None) -> set[int]:
     """Which file (`node`, or the entries of `parent`) has a thumbnail ready for its
     current content (`nc:has-preview`)."""
@@ -131,3 +147,39 @@ def own_file(*, user, file_id: int | None = None, path: str | None = None):
         node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
         return node if node is not None and not node.is_folder else None
     return Node.objects.for_owner(user).live().files().filter(pk=file_id).first()
+
+
+# --- share links, in the OCS Share API's shape ----------------------------------------------------
+
+def shares_of(*, user, node=None):
+    """The user's live public links (not revoked, their file not in the trash)."""
+    links = ShareLink.objects.for_owner(user).select_related("node").filter(revoked_at__isnull=True,
+                                                                          node__trashed_at__isnull=True)
+    return links.filter(node=node) if node is not None else links
+
+
+def _home_path(node) -> str:
+    """A node's path below its owner's home folder, as Nextcloud names it: /a/b.txt."""
+    return "/" + "/".join([folder.name for folder in folder_selectors.breadcrumbs(node) if not folder.is_root]
+                          + [node.name])
+
+
+def share_data(request, link) -> dict:
+    node, owner = link.node, link.created_by
+    name = owner.full_name or owner.username
+    path = _home_path(node)
+    return {
+        "id": str(link.pk), "share_type": 3, "uid_owner": owner.username, "displayname_owner": name,
+        "uid_file_owner": owner.username, "displayname_file_owner": name, "permissions": 1,
+        "can_edit": True, "can_delete": True, "stime": int(link.created_at.timestamp()), "parent": None,
+        # Nextcloud names the last day a link works, at midnight.
+        "expiration": (link.expires_at - timedelta(seconds=1)).strftime("%Y-%m-%d 00:00:00")
+        if link.expires_at else None,
+        "token": link.token, "note": "", "label": "", "path": path, "item_type": "file",
+        "mimetype": node.mime_type or "application/octet-stream", "item_source": node.pk, "file_source": node.pk,
+        "file_parent": node.parent_id, "file_target": "/" + node.name, "item_size": node.size,
+        "item_mtime": int(node.updated_at.timestamp()), "storage_id": f"home::{owner.username}",
+        "share_with": None, "share_with_displayname": "(Shared link)" if not link.has_password else "",
+        "password": None, "send_password_by_talk": False, "hide_download": 0, "mail_send": 0,
+        "url": request.build_absolute_uri(f"/s/{link.token}"), "attributes": None,
+    }

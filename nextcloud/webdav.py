@@ -29,8 +29,9 @@ NAMESPACES = {"d": "DAV:", "s": "http://sabredav.org/ns", "oc": OC, "nc": NC}
 FAVORITE = f"{{{OC}}}favorite"
 
 # Nextcloud's permission letters: G read, D delete, N rename, V move, W write a file,
-# C create a file, K create a folder. R (reshare) waits for the OCS Share API.
-FILE_PERMISSIONS, FOLDER_PERMISSIONS, HOME_PERMISSIONS = "GDNVW", "GDNVCK", "GCK"
+# C create a file, K create a folder, R share (public links are made for files only).
+FILE_PERMISSIONS, FOLDER_PERMISSIONS, HOME_PERMISSIONS = "RGDNVW", "GDNVCK", "GCK"
+PUBLIC_LINK = "3"  # Nextcloud's share type of a public link
 
 
 class _Facts:
@@ -39,7 +40,12 @@ class _Facts:
 
     def __init__(self, user, *, node=None, parent=None):
         self.user, self.scope = user, {"node": node, "parent": parent}
-        self._favorites = self._thumbnails = self._sizes = self._mtimes = None
+        self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = None
+
+    def shared(self, node) -> bool:
+        if self._shared is None:
+            self._shared = selectors.shared_by_link(**self.scope)
+        return node.pk in self._shared
 
     def mtime(self, node) -> float | None:
         if self._mtimes is None:
@@ -70,6 +76,13 @@ def _checksums(res):
     return element
 
 
+def _share_types(res):
+    element = etree.Element(f"{{{OC}}}share-types")
+    if not res.is_collection and res.facts().shared(res.node):
+        etree.SubElement(element, f"{{{OC}}}share-type").text = PUBLIC_LINK
+    return element
+
+
 def _permissions(res) -> str:
     if not res.is_collection:
         return FILE_PERMISSIONS
@@ -87,7 +100,7 @@ _PROPERTIES = {
     ("true" if res.facts().has_preview(res.node) else "false"),
     f"{{{OC}}}owner-id": lambda res: res.user.username,
     f"{{{OC}}}owner-display-name": lambda res: res.user.full_name or res.user.username,
-    f"{{{OC}}}share-types": lambda res: etree.Element(f"{{{OC}}}share-types"),  # no shares yet
+    f"{{{OC}}}share-types": _share_types,
     f"{{{NC}}}upload_time": lambda res: str(int(res.node.created_at.timestamp())),
     f"{{{NC}}}creation_time": lambda res: str(int(res.node.created_at.timestamp())),
     f"{{{NC}}}is-encrypted": lambda res: "0",

@@ -1,8 +1,9 @@
 """The nc-py-api library (nobody here wrote it) against a real server (gunicorn, two
 worker processes, the storage of this test run): discovery, the user and quota,
-files with ids, etags, checksums and favorites, and Login Flow v2 with the page
+files with ids, etags, checksums and favorites, public links, and Login Flow v2 with the page
 approved over HTTP as a browser would."""
 
+import datetime
 import hashlib
 import re
 import threading
@@ -12,6 +13,7 @@ import urllib.request
 
 import pytest
 from nc_py_api import Nextcloud, NextcloudException
+from nc_py_api.files import ShareType
 
 from dav.tests.test_clients import dav_server  # noqa: F401 (the real server, a fixture)
 
@@ -52,7 +54,7 @@ def test_files_ids_etags_checksums_and_favorites(server):
     node = listed[0]
     assert node.file_id == uploaded.file_id and node.file_id.startswith(f"{node.info.fileid:08d}")  # OC-FileId
     assert node.info.size == len(content)
-    assert node.info.permissions == "GDNVW" and not node.is_dir and not node.info.favorite
+    assert node.info.permissions == "RGDNVW" and not node.is_dir and not node.info.favorite
     assert nc.files.download("NcPhotos/ünïcode.txt") == content
 
     folder = nc.files.by_path("NcPhotos")
@@ -62,6 +64,16 @@ def test_files_ids_etags_checksums_and_favorites(server):
     assert nc.files.by_path("NcPhotos/ünïcode.txt").info.favorite
     starred = server.api("/api/files/list?starred=true")["items"]
     assert [item["name"] for item in starred] == ["ünïcode.txt"]
+
+    link = nc.files.sharing.create("NcPhotos/ünïcode.txt", ShareType.TYPE_LINK,
+                                   password="link-password",
+                                   expire_date=datetime.date.today() + datetime.timedelta(days=3))
+    assert link.url.endswith("/s/" + link.token) and link.path.lstrip("/") == "NcPhotos/ünïcode.txt"
+    assert [share.share_id for share in nc.files.sharing.get_list(path="NcPhotos/ünïcode.txt")] == [link.share_id]
+    with urllib.request.urlopen(server.url.replace("/dav/", f"/api/public/shares/{link.token}"), timeout=60) as r:
+        assert b'"hasPassword":true' in r.read().replace(b" ", b"")
+    nc.files.sharing.delete(link)
+    assert nc.files.sharing.get_list() == []
 
     # (nc-py-api's move looks the result up by SEARCH, a later slice.)
     nc.files.delete("NcPhotos/ünïcode.txt")

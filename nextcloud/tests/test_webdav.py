@@ -71,7 +71,7 @@ def test_properties_of_files_and_folders(nc_dav, base, user):
                          entries[f"{base}/Photos/b.txt"])
     assert folder[OC + "size"].text == "305" and sub[OC + "size"].text == "300"  # every depth
     assert file[OC + "size"].text == file[D + "getcontentlength"].text == "5"
-    assert folder[OC + "permissions"].text == "GDNVCK" and file[OC + "permissions"].text == "GDNVW"
+    assert folder[OC + "permissions"].text == "GDNVCK" and file[OC + "permissions"].text == "RGDNVW"
     assert listing(nc_dav, base + "/", "0")[base + "/"][OC + "permissions"].text == "GCK"
     fileid = int(file[OC + "fileid"].text)
     assert file[OC + "id"].text.startswith(f"{fileid:08d}oc") and len(file[OC + "id"].text) == 20

@@ -1,4 +1,6 @@
-# Stratus: `make run` serves the embedded default; `make test` runs the whole suite;
+# Stratus: `make run` serves on one machine (gunicorn, a Celery worker and beat, Valkey from a
+# Python package, SQLite, local files); `make dev` is Django's development server with DEBUG;
+# `make test` runs the whole suite;
 # `make stack` runs the production-shaped stack (needs DATABASE_URL and REDIS_URL).
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench migrate admin stack clean-venv
+.PHONY: run dev test bench migrate admin stack clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +33,13 @@ migrate: $(VENV)/.installed
 admin: migrate
 	$(PY) manage.py ensure_admin
 
-run: admin
+# Ctrl-C stops every process it started (deploy/run.sh, deploy/Procfile.run, deploy/supervise.py).
+run: $(VENV)/.installed
+	HOST=$(HOST) PORT=$(PORT) deploy/run.sh
+
+# Development: runserver with DEBUG on, tasks in process.
+dev: export DEBUG = true
+dev: admin
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed-dev

@@ -47,7 +47,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "email", "phone", "full_name", "uuid"]
     ordering = ["-date_joined"]
     readonly_fields = ["uuid", "is_staff", "usage_detail", "storage_quota", "plan", "plan_storage_quota",
-                       "storage_used", "storage_reserved", "fileaccesskey", "date_joined", "last_login"]
+                       "storage_used", "storage_reserved", "date_joined", "last_login"]
     fieldsets = [
         (None, {"fields": ["uuid", "username", "password"]}),
         ("Profile", {"fields": ["full_name", "email", "phone", "avatar"]}),
@@ -56,7 +56,7 @@ class UserAdmin(DjangoUserAdmin):
                                 "plan_storage_quota", "storage_used", "storage_reserved", "device_limit"],
                      "description": "Set a quota override in bytes to replace the plan's quota; empty it to "
                                     "return the user to their plan."}),
-        ("Keys and dates", {"fields": ["fileaccesskey", "date_joined", "last_login"]}),
+        ("Dates", {"fields": ["date_joined", "last_login"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["username", "email", "phone", "role",
                                                              "password1", "password2"]})]

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 
-def _new_fileaccesskey() -> str:
+def _new_fileaccesskey() -> str:  # named by migration 0001
     return secrets.token_urlsafe(32)
 
 
@@ -72,7 +72,6 @@ class User(AbstractBaseUser, PermissionsMixin):
                                                help_text="Devices the user may register; empty = no limit.")
     # The storage account of a UserGroup: owns the group's files, never signs in.
     is_group_account = models.BooleanField(default=False, editable=False)
-    fileaccesskey = models.CharField(max_length=64, unique=True, default=_new_fileaccesskey, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,6 +160,9 @@ class AuthSession(models.Model):
     # The client's own id of the device that signed in (MegaVault `deviceInfo.deviceId`);
     # its refresh token only works with that id, and removing the device ends the session.
     device_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # FileAgo's `fileaccesskey`, handed out by the `POST /auth` that made this session and
+    # kept only as a SHA-256: it opens downloads while the session lives, no longer.
+    fileaccesskey_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
 
     objects = AuthSessionQuerySet.as_manager()
 

@@ -41,6 +41,7 @@ class SignIn:
     access: str
     refresh: str
     expires_in: int  # seconds the access token is valid
+    fileaccesskey: str = ""  # FileAgo sign-ins only: see fileaccesskey_user
 
 
 # --- phones -------------------------------------------------------------------
@@ -98,9 +99,30 @@ def _sign_in(user: User, *, client: str, ip_address: str | None, user_agent: str
             expires_at=timezone.now() + settings.SESSION_LIFETIME,
             device_id=device_id or "",
         )
+        fileaccesskey = ""
+        if client == Client.FILEAGO:
+            fileaccesskey = secrets.token_urlsafe(32)
+            session.fileaccesskey_hash = _fileaccesskey_hash(fileaccesskey)
         access, refresh = _issue(session)
         session.save()
-    return SignIn(user, session, access, refresh, int(_access_lifetime(session).total_seconds()))
+    return SignIn(user, session, access, refresh, int(_access_lifetime(session).total_seconds()), fileaccesskey)
+
+
+def _fileaccesskey_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def fileaccesskey_user(*, key: str) -> User | None:
+    """The user a FileAgo `fileaccesskey` signs in, or None. A key belongs to the session
+    its `POST /auth` made: logout, any revocation (all sessions, deactivation, an admin)
+    and the session's expiry end it, and every sign-in hands out a new one."""
+    if not key:
+        return None
+    session = (AuthSession.objects.live().select_related("user")
+               .filter(fileaccesskey_hash=_fileaccesskey_hash(key)).first())
+    if session is None or not session.user.is_active or session.user.is_group_account:
+        return None
+    return session.user
 
 
 def session_refresh(*, refresh_token: str, device_id: str | None = None) -> SignIn:
@@ -223,13 +245,19 @@ def otp_verify(*, phone: str, code: str, ip_address: str | None, user_agent: str
     )
     if challenge is None:
         raise InvalidOtp("No valid code for this number. Request a new one.")
-    if challenge.failed_attempts >= settings.OTP_MAX_ATTEMPTS:
+    # The attempt is counted before the code is compared, in one conditional UPDATE: of
+    # any number of parallel requests, at most OTP_MAX_ATTEMPTS get to compare.
+    counted = OtpChallenge.objects.filter(
+        pk=challenge.pk, consumed_at__isnull=True, failed_attempts__lt=settings.OTP_MAX_ATTEMPTS,
+    ).update(failed_attempts=F("failed_attempts") + 1)
+    if not counted:
         raise TooManyAttempts("Too many wrong codes. Request a new one.", retry_after=1)
     if not hmac.compare_digest(challenge.code_hash, _otp_hash(str(challenge.pk), code)):
-        OtpChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
         raise InvalidOtp()
-    # Single use, even under two simultaneous requests with the right code.
-    consumed = OtpChallenge.objects.filter(pk=challenge.pk, consumed_at__isnull=True).update(consumed_at=now)
+    # Single use, even under two simultaneous requests with the right code; the right
+    # code's attempt is not a failure.
+    consumed = OtpChallenge.objects.filter(pk=challenge.pk, consumed_at__isnull=True).update(
+        consumed_at=now, failed_attempts=F("failed_attempts") - 1)
     if not consumed:
         raise InvalidOtp()
     user = _user_for_phone(phone)

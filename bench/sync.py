@@ -225,7 +225,7 @@ def start_server(env: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
         [PYTHON, "-m", "gunicorn", "storage_site.wsgi:application", "--chdir", str(ROOT),
          "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread", "--threads", "4",
-         "--timeout", "120", "--keep-alive", "5", "--no-control-socket", "--worker-tmp-dir", str(workdir),
+         "--timeout", "120", "--no-control-socket", "--worker-tmp-dir", str(workdir),
          "--log-level", "warning", "--error-logfile", str(log_path)],
         env=env, cwd=ROOT, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

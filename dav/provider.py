@@ -56,10 +56,10 @@ def dav_errors():
         raise DAVError(HTTP_BAD_REQUEST, exc.message, err_condition=INVALID_NAME) from None
     except FileTooLarge as exc:
         raise DAVError(413, exc.message) from None
-    except NotFound as exc:
+    except (NotFound, NameConflict) as exc:  # a folder gone meanwhile, a name taken meanwhile
         raise DAVError(HTTP_CONFLICT, exc.message) from None
-    except (NameConflict, InvalidMove) as exc:
-        raise DAVError(HTTP_CONFLICT if isinstance(exc, NameConflict) else HTTP_FORBIDDEN, exc.message) from None
+    except InvalidMove as exc:  # into itself, too deep
+        raise DAVError(HTTP_FORBIDDEN, exc.message) from None
     except StorageUnavailable as exc:
         raise DAVError(503, exc.message) from None
     except ApplicationError as exc:

@@ -16,7 +16,12 @@ worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))  # a stalled request, not a long transfer: bytes keep it alive
 graceful_timeout = 20
-keepalive = 5
+# Idle keep-alive connections stay open well beyond any pause a client makes between two
+# requests: a server that closes one just as the client sends on it (5 s: a client
+# idling 5-6 s) answers that request with a connection reset. Idle connections wait in
+# the gthread poller, not in a thread. nginx's default; behind a load balancer, keep
+# this above the balancer's own idle timeout.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # Several web processes (`honcho start -c web=2`, or systemd instances) share the port.
 reuse_port = True
 # Request heads: gunicorn's defaults, stated (414 / 431 before the app sees the request;

@@ -70,7 +70,11 @@ class ShareLink(models.Model):
     # Bumped on every password change; grants carry it, so old grants stop working.
     password_version = models.PositiveIntegerField(default=0)
     max_downloads = models.PositiveIntegerField(null=True, blank=True)
+    # Answers that carried byte 0 (downloads begun).
     download_count = models.PositiveIntegerField(default=0)
+    # Bytes handed out through the link, every range included: a limited link serves at
+    # most size x max_downloads (see services.shares.share_download_charge).
+    bytes_served = models.BigIntegerField(default=0, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ShareLinkQuerySet.as_manager()
@@ -91,7 +95,13 @@ class ShareLink(models.Model):
 
     @property
     def is_exhausted(self) -> bool:
-        return self.max_downloads is not None and self.download_count >= self.max_downloads
+        """Nothing left to serve: the bytes of every allowed download have gone out. A
+        last download that broke off can still be resumed with a Range."""
+        if self.max_downloads is None:
+            return False
+        if not self.node.size:
+            return self.download_count >= self.max_downloads
+        return self.bytes_served >= self.node.size * self.max_downloads
 
 
 def _upload_token() -> str:

@@ -2,6 +2,7 @@
 
 import json
 import re
+import unicodedata
 from functools import cached_property
 
 from django.db import connection
@@ -70,6 +71,7 @@ class NameSearch(KeyedList):
     ORDER = ("name", "pk")
 
     def __init__(self, *, user, query: str, kind: str | None = None, decorate=None):
+        query = unicodedata.normalize("NFC", query)  # as names are stored: 'é' typed as e + ◌́ finds 'é'
         nodes = live_nodes_for(user)
         if kind:
             nodes = nodes.filter(Q(category=kind) | Q(kind=kind))

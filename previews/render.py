@@ -65,6 +65,7 @@ class Options:
     sizes: dict[str, int]  # preview type → longest side in px
     format: str = "webp"
     quality: int = 80
+    max_pixels: int = 50_000_000  # decoded pixels (after JPEG's reduced-scale decode); PREVIEW_MAX_PIXELS
 
 
 # --- what is it ----------------------------------------------------------------------
@@ -135,6 +136,7 @@ def render_image(fp, options: Options) -> tuple[dict[str, Encoded], dict]:
             metadata["frames"] = image.n_frames
         # Big JPEGs decode at 1/2..1/8 scale (DCT scaling): memory and time fall with it.
         image.draft("RGB", (largest, largest))
+        _refuse_large(image, options.max_pixels)
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
         return encode_all(image, options), metadata
@@ -150,6 +152,20 @@ def _refuse_bombs(image: Image.Image) -> None:
         raise Image.DecompressionBombError(
             f"Image size ({image.width * image.height} pixels) exceeds limit of {limit} pixels, "
             "could be decompression bomb DOS attack.")
+
+
+class TooLarge(RenderError):
+    """More pixels to decode than a preview may hold in memory."""
+
+
+def _refuse_large(image: Image.Image, limit: int) -> None:
+    """Before decoding: the pixels the decoder will produce (a JPEG's at its reduced
+    scale) stay under `limit`. Pillow holds up to 4 bytes a pixel, so this bounds a
+    preview's memory too (50 megapixels: 200 MB decoded)."""
+    pixels = image.width * image.height
+    if limit and pixels > limit:
+        raise TooLarge(f"The image is too large to preview: {image.width} × {image.height} pixels "
+                       f"({pixels / 1e6:.1f} megapixels) to decode, over the limit of {limit / 1e6:g} megapixels.")
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -1,6 +1,7 @@
 """Reads of the previews domain that the API, the admin and the command share."""
 
 import logging
+from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.db.models import Avg, Count, OuterRef, Subquery, Sum
@@ -95,6 +96,9 @@ def _by(rows, field: str, values) -> dict:
 def broker_queue_length(queue: str) -> int | None:
     """Messages waiting in the broker's queue (Redis LLEN), or None without a Redis broker."""
     url = settings.CELERY_BROKER_URL
+    if url.startswith("redis+socket://"):  # kombu's unix-socket form (`make run`) in redis-py's words
+        path, _, query = url.removeprefix("redis+socket://").partition("?")
+        url = f"unix://{path}?db={parse_qs(query).get('virtual_host', ['0'])[0]}"
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
     try:

@@ -45,7 +45,8 @@ def render_options():
 
     return render.Options(sizes={PreviewType.THUMBNAIL: settings.PREVIEW_THUMBNAIL_SIZE,
                                  PreviewType.MEDIUM: settings.PREVIEW_MEDIUM_SIZE},
-                          format=settings.PREVIEW_FORMAT, quality=settings.PREVIEW_QUALITY)
+                          format=settings.PREVIEW_FORMAT, quality=settings.PREVIEW_QUALITY,
+                          max_pixels=settings.PREVIEW_MAX_PIXELS)
 
 
 def _stale_before():

@@ -173,5 +173,18 @@ def pixel_bomb_png(*, width: int = 100_000, height: int = 100_000) -> bytes:
             + chunk(b"IEND", b""))
 
 
+def flat_png(*, width: int, height: int) -> bytes:
+    """A complete, valid RGB PNG of one colour: tiny compressed, `width` × `height` decoded.
+    Written row by row, so even 9400 × 9400 costs the test no memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\x40\x80\xc0" * width  # filter "none", then the pixels
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
        b'<script>alert(document.cookie)</script><rect width="100" height="100" fill="red"/></svg>')

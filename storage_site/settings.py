@@ -4,6 +4,7 @@ With nothing set, the server runs on the embedded default: SQLite and files unde
 DATA_DIR, Celery tasks in process, WhatsApp messages to the console.
 """
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -16,25 +17,30 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for (`make dev` sets DEBUG=true): the debug page shows settings and the environment.
+DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _dev_secret_key() -> str:
-    """A key generated once per DATA_DIR, so tokens survive a restart in development."""
+    """A key generated once per DATA_DIR, so tokens survive a restart (set SECRET_KEY
+    when several machines must share it)."""
     path = DATA_DIR / ".secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+    if not path.exists():  # processes starting together: the first link wins, all read the same key
+        draft = DATA_DIR / f".secret_key.{os.getpid()}"
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
-SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = _dev_secret_key()
+SECRET_KEY = env("SECRET_KEY", default="") or _dev_secret_key()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -58,12 +64,14 @@ INSTALLED_APPS = [
     "previews",
     "billing",
     "storage_site.dashboards",
+    "web",
     "dav",
     "nextcloud",
 ]
 
 MIDDLEWARE = [
     "storage_site.core.middleware.RequestIdMiddleware",  # first: every later line has the id
+    "storage_site.core.middleware.AllowedHostMiddleware",  # never the debug page for an unknown Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's static files under gunicorn (collectstatic)
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "storage_site.core.middleware.InputCheckMiddleware",  # before any view: docs/input.md
 ]
 
 ROOT_URLCONF = "storage_site.urls"
@@ -100,11 +109,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-    # A transaction takes the write lock when it starts and waits for it (`timeout`), instead of
-    # failing at once with "database is locked" when two requests write at the same time
-    # (WebDAV clients such as rclone upload several files in parallel).
-    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # Several writers at once (gunicorn's workers and threads, the Celery worker): WAL lets
+    # readers go on while one writes; IMMEDIATE takes the write lock when a transaction
+    # begins, where a deferred one that reads first fails at once with "database is locked"
+    # when it tries to write; the timeout is how long a writer waits for the lock (seconds).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -170,7 +183,12 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files under DATA_DIR, shared by every process of this machine (gunicorn's workers, Celery):
+    # a per-process memory cache would let each worker count throttles alone.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATA_DIR / "cache"),
+                          # Past this, random entries go (a throttle's count with them); each write lists the folder.
+                          "OPTIONS": {"MAX_ENTRIES": 10_000}}}
 
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
@@ -191,9 +209,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "storage_site.core.parsers.JSONParser",  # the input rules: docs/input.md
+        "storage_site.core.parsers.FormParser",
+        "storage_site.core.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -351,6 +369,9 @@ PREVIEW_TASK_TIME_LIMIT = env.int("PREVIEW_TASK_TIME_LIMIT", default=180)  # s; 
 # previews worker consumes (deploy/previews.sh: one process, a threads pool).
 PREVIEW_QUEUE = env("PREVIEW_QUEUE", default="")
 PREVIEW_REQUEUE_AFTER = env.int("PREVIEW_REQUEUE_AFTER", default=3600)  # s a preview may wait before a re-send
+# Decoded pixels per image (a JPEG counts at its reduced-scale decode); more is `failed`. Pillow holds
+# up to 4 bytes a pixel: 50 megapixels is at most 200 MB decoded per preview.
+PREVIEW_MAX_PIXELS = env.int("PREVIEW_MAX_PIXELS", default=50_000_000)
 CELERY_BEAT_SCHEDULE["sweep-previews"] = {"task": "previews.tasks.previews_sweep_task", "schedule": 600.0}
 
 # --- Billing (billing app) ------------------------------------------------------------

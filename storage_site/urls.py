@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("storage_site.dashboards.urls")),
     path("", include("dav.urls")),
     path("", include("nextcloud.urls")),
+    path("", include("web.urls")),  # share pages and the web drive at /
 ]
 
 handler404 = "storage_site.core.views.not_found"

@@ -2,12 +2,12 @@
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from storage_site.core.api import FileAgoView, LenientJSONParser, client_ip, user_agent
+from storage_site.core.parsers import JSONParser, MultiPartParser
 
 from .. import services
 from ..models import Client
@@ -29,7 +29,8 @@ class AuthView(FileAgoView):
     @extend_schema(
         tags=["fileago"], request=FileAgoAuthSerializer, summary="Sign in (FileAgo)",
         description="`username` is an e-mail address, or `admin`. The token is valid 24 hours; "
-                    "`fileaccesskey` authorises downloads. JSON is accepted with any form content type.",
+                    "`fileaccesskey` authorises downloads while this sign-in's session lives (logout or a revoke "
+                    "ends it; every sign-in gets a new one). JSON is accepted with any form content type.",
         responses={200: inline_serializer("FileAgoAuth", fields={
             "uuid": serializers.UUIDField(), "token": serializers.CharField(), "status": serializers.CharField(),
             "msg": serializers.CharField(), "is_admin": serializers.BooleanField(),
@@ -50,6 +51,6 @@ class AuthView(FileAgoView):
             "msg": "Login successful.",
             "is_admin": user.is_admin,
             "fullname": user.display_name,
-            "fileaccesskey": user.fileaccesskey,
+            "fileaccesskey": sign_in.fileaccesskey,
             "avatar": user.avatar.url if user.avatar else DEFAULT_AVATAR,
         })

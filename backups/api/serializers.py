@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from storage_site.core.fields import INT32_MAX, IntegerField
+
 from ..models import BackupFile, ContactFormat, ContactSnapshot, Platform, UploadQuality
 from ..selectors import device_last_active
 
@@ -29,7 +31,7 @@ class DeviceSettingsSerializer(serializers.Serializer):
     uploadQuality = serializers.ChoiceField(UploadQuality.choices, required=False)
     syncFolders = serializers.ListField(child=serializers.CharField(max_length=1024), required=False,
                                         max_length=MAX_SYNC_FOLDERS)
-    maxCacheSize = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    maxCacheSize = IntegerField(required=False, allow_null=True, min_value=0)
     backupEnabled = serializers.BooleanField(required=False, help_text="Off: backup sessions answer 403 "
                                                                       "BACKUP_DISABLED.")
     name = serializers.CharField(max_length=100, required=False)
@@ -84,8 +86,8 @@ def current_device_id(request) -> str:
 
 class BackupStartSerializer(serializers.Serializer):
     deviceId = serializers.CharField(max_length=200, help_text="The device's `id` (or the app's deviceId).")
-    expectedFiles = serializers.IntegerField(required=False, min_value=0, allow_null=True)
-    expectedBytes = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+    expectedFiles = IntegerField(max_value=INT32_MAX, required=False, min_value=0, allow_null=True)
+    expectedBytes = IntegerField(required=False, min_value=0, allow_null=True)
 
 
 class BackupSessionSerializer(serializers.Serializer):
@@ -116,12 +118,12 @@ class _FileFields(serializers.Serializer):
 class BackupUploadFormSerializer(_FileFields):
     file = serializers.FileField(required=False, help_text="The bytes (up to UPLOAD_MAX_SIZE). Omit it for a "
                                                            "big file: the answer says where to send chunks.")
-    size = serializers.IntegerField(required=False, min_value=0, help_text="Bytes; needed without `file`.")
+    size = IntegerField(required=False, min_value=0, help_text="Bytes; needed without `file`.")
 
 
 class BackupUploadJsonSerializer(_FileFields):
     name = serializers.CharField(max_length=1024, trim_whitespace=False)
-    size = serializers.IntegerField(min_value=0)
+    size = IntegerField(min_value=0)
     checksum = serializers.RegexField(r"^(sha256:)?[0-9a-fA-F]{64}$")
 
 

@@ -23,6 +23,7 @@ from storage_site.core.api import (
     ok,
 )
 from storage_site.core.exceptions import ApplicationError, TooManyAttempts
+from storage_site.core.fields import INT32_MAX, int_schema
 from storage_site.core.pagination import PrimaryPagination
 
 from .. import selectors
@@ -258,7 +259,8 @@ class BackupLogsView(PrimaryView):
             SESSION_ID,
             OpenApiParameter("outcome", OpenApiTypes.STR, enum=Outcome.values,
                              description="Only files with this outcome."),
-            OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("pageSize", OpenApiTypes.INT)],
+            OpenApiParameter("page", int_schema(min_value=1, max_value=INT32_MAX)),
+            OpenApiParameter("pageSize", int_schema(min_value=1, max_value=PrimaryPagination.max_page_size))],
         responses={200: envelope("BackupLogs", inline_serializer("BackupLogsData", fields={
             "session": BackupSessionSerializer(), "summary": SUMMARY, "items": BackupFileSerializer(many=True),
             "pagination": serializers.DictField()})), **ERRORS},

@@ -33,6 +33,11 @@ def quiet_now(zone="Asia/Kolkata") -> dict:
 
 
 def share(sharer, recipient_user):
+    from accounts.models import User, UserGroup
+
+    # Copies go only to people the sender shares a group with.
+    team, _ = UserGroup.objects.get_or_create(name="Push test team")
+    team.members.add(User.objects.get(email=sharer.body["user"]["email"]), recipient_user)
     file = upload(sharer, "report.txt", b"r" * 50)
     resp = sharer.post(f"/api/nodes/{file['id']}", {"share_copy_with": [str(recipient_user.uuid)]}, format="json")
     assert resp.status_code == 204, resp.content

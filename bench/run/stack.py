@@ -98,7 +98,7 @@ class Gunicorn(BenchProcess):
             PYTHON, "-m", "gunicorn", "storage_site.wsgi:application", "--chdir", str(ROOT),
             "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread",
-            "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
+            "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "10",
             "--no-control-socket", "--worker-tmp-dir", str(workdir), "--log-level", "warning",
             "--error-logfile", str(log_path),
         ])

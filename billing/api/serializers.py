@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from storage_site.core.fields import IntegerField
+
 from ..models import Currency, Interval, Payment, Plan, Subscription
 
 
@@ -31,15 +33,15 @@ class PlanCreateSerializer(serializers.Serializer):
     code = serializers.SlugField(max_length=40, help_text="Lowercase letters, digits, `-` and `_`; unique.")
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    storageQuota = serializers.IntegerField(min_value=1, max_value=2**62, help_text="Bytes.")
-    deviceLimit = serializers.IntegerField(min_value=1, max_value=100_000, allow_null=True, required=False,
+    storageQuota = IntegerField(min_value=1, max_value=2**62, help_text="Bytes.")
+    deviceLimit = IntegerField(min_value=1, max_value=100_000, allow_null=True, required=False,
                                            default=None, help_text="null or absent = no limit.")
-    price = serializers.IntegerField(min_value=0, max_value=10**12,
+    price = IntegerField(min_value=0, max_value=10**12,
                                      help_text="Paise per interval; 0 = free, else at least 100.")
     currency = serializers.ChoiceField(Currency.choices, default=Currency.INR)
     interval = serializers.ChoiceField(Interval.choices, default=Interval.MONTHLY)
     isActive = serializers.BooleanField(default=True)
-    sortOrder = serializers.IntegerField(default=0, min_value=-10**6, max_value=10**6)
+    sortOrder = IntegerField(default=0, min_value=-10**6, max_value=10**6)
 
     def validate_code(self, value):
         return value.lower()

@@ -16,6 +16,7 @@ from accounts.quota import quota_held
 from folders.api.serializers import CONFLICT_HELP, NodeSerializer
 from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
 from storage_site.core.exceptions import QuotaExceeded
+from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..services import bulk_uploads
 from .upload_handlers import body_size_check, read_body, streamed_form
@@ -31,9 +32,9 @@ UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PA
 class BulkStartSerializer(serializers.Serializer):
     folderId = serializers.CharField(required=False, allow_blank=True, allow_null=True,
                                      help_text="Target folder UUID; omitted = home.")
-    totalFiles = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+    totalFiles = IntegerField(max_value=INT32_MAX, required=False, allow_null=True, min_value=0,
                                           help_text="How many files the client will send (for progress).")
-    totalBytes = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+    totalBytes = IntegerField(required=False, allow_null=True, min_value=0,
                                           help_text="Their total size; more than the free quota is a 413 at once.")
     onConflict = serializers.ChoiceField(["version", "rename", "error"], default="rename", help_text=CONFLICT_HELP)
 

@@ -11,14 +11,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.authentication import SessionJWTAuthentication
-from accounts.models import User
+from accounts import services as account_services
 from storage_site.core.api import FileAgoView, LenientJSONParser
 from storage_site.core.exceptions import TokenInvalid
+from storage_site.core.inputs import INT32_MAX, int_parse
+from storage_site.core.parsers import JSONParser, MultiPartParser
+from storage_site.core.fields import int_schema
 
 from ..services import fileago, upload_tokens, versions
 from . import downloads
@@ -50,7 +52,8 @@ class NodeActionSerializer(serializers.Serializer):
     copy_to = serializers.CharField(required=False, help_text="Copy into this folder (a NODE).")
     move_to = serializers.CharField(required=False, help_text="Move into this folder (a NODE).")
     share_copy_with = serializers.ListField(required=False, child=serializers.JSONField(), help_text=(
-        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota."))
+        "User or group UUIDs: each gets a copy in its `incoming` folder, charged to its quota. Only groups "
+        "you belong to and their members (anyone else is 404, as an unknown UUID)."))
 
     def to_internal_value(self, data):
         given = [name for name in fileago.ACTIONS if hasattr(data, "keys") and name in data]
@@ -181,13 +184,14 @@ class UploadView(FileAgoView):
 
 class FileAccessKeyAuthentication(BaseAuthentication):
     """`?fileaccesskey=` (from `POST /auth`) signs a download in, so a plain link works
-    in a browser or player; without it the Bearer token is used."""
+    in a browser or player, while the session of that sign-in lives; without it the
+    Bearer token is used."""
 
     def authenticate(self, request):
         key = request.query_params.get("fileaccesskey")
         if key is None:
             return None
-        user = User.objects.filter(fileaccesskey=key, is_active=True, is_group_account=False).first() if key else None
+        user = account_services.fileaccesskey_user(key=key)
         if user is None:
             raise TokenInvalid("Invalid fileaccesskey.")
         return user, None
@@ -210,14 +214,16 @@ class DownloadView(FileAgoView):
     @extend_schema(tags=["fileago"], summary="Download a file (FileAgo)",
                    parameters=[NODE, OpenApiParameter("fileaccesskey", str, description=(
                        "The `fileaccesskey` from `POST /auth`; or send the Bearer token instead.")),
-                               OpenApiParameter("revision", int, description="A version number; default current.")],
+                               OpenApiParameter("revision", int_schema(max_value=INT32_MAX), description="A version number; default current.")],
                    description="Streams the file. `Range` gives 206; `ETag` is the SHA-256.",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY, 304: None, 416: None,
                               **ERRORS})
     def get(self, request, node):
         target = fileago.file_of(fileago.place_get(user=request.user, ref=node))
-        version = versions.version_get(node=target, number=request.query_params.get("revision") or target.version)
+        revision = request.query_params.get("revision")
+        number = int_parse(revision, name="revision", max_value=INT32_MAX) if revision else target.version
+        version = versions.version_get(node=target, number=number)
         return downloads.stream_version(request, version, name=target.name)
 
 

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from folders.api.serializers import NodeSerializer
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, PrimaryView, envelope, ok
 from storage_site.core.exceptions import FileTooLarge
+from storage_site.core.fields import INT32_MAX, IntegerField, int_schema
 
 from ..models import UploadStatus
 from ..services import megavault_uploads as mv
@@ -36,7 +37,7 @@ UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PA
 class MVInitFileSerializer(serializers.Serializer):
     localId = serializers.CharField(max_length=255, help_text="The phone's id for the file; unique in the request.")
     name = serializers.CharField(max_length=1024, trim_whitespace=False)
-    size = serializers.IntegerField(min_value=0, help_text="Bytes; quota is held for it at once.")
+    size = IntegerField(min_value=0, help_text="Bytes; quota is held for it at once.")
     mimeType = serializers.CharField(required=False, allow_blank=True, max_length=255)
     folder = serializers.CharField(required=False, allow_blank=True, max_length=4096,
                                    help_text="A path under home, e.g. `/videos`; missing folders are created.")
@@ -47,9 +48,9 @@ class MVInitFileSerializer(serializers.Serializer):
 
 class MVUploadOptionsSerializer(serializers.Serializer):
     wifiOnly = serializers.BooleanField(default=False, help_text="Kept for the client; the server does not care.")
-    chunkSize = serializers.IntegerField(default=mv.CHUNK_SIZE_DEFAULT, min_value=mv.CHUNK_SIZE_MIN,
+    chunkSize = IntegerField(default=mv.CHUNK_SIZE_DEFAULT, min_value=mv.CHUNK_SIZE_MIN,
                                          max_value=mv.CHUNK_SIZE_MAX)
-    maxRetries = serializers.IntegerField(default=3, min_value=0, max_value=100)
+    maxRetries = IntegerField(default=3, min_value=0, max_value=100)
 
     def validate_chunkSize(self, value):
         if value > mv.chunk_size_max():
@@ -69,21 +70,21 @@ class MVInitSerializer(serializers.Serializer):
 
 class MVChunkFormSerializer(serializers.Serializer):
     uploadId = serializers.CharField()
-    index = serializers.IntegerField(help_text="The chunk's index, from 0.")
+    index = IntegerField(max_value=INT32_MAX, help_text="The chunk's index, from 0.")
     file = serializers.FileField()
 
 
 class MVChunkQuerySerializer(serializers.Serializer):
     uploadId = serializers.CharField()
-    index = serializers.IntegerField()
+    index = IntegerField(max_value=INT32_MAX)
 
 
 class MVProgressSerializer(serializers.Serializer):
     uploadId = serializers.CharField()
-    completedChunks = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000,
+    completedChunks = serializers.ListField(child=IntegerField(max_value=INT32_MAX), required=False, max_length=10_000,
                                             help_text="What the client believes it sent; the answer says what "
                                                       "the server holds.")
-    bytesUploaded = serializers.IntegerField(required=False, min_value=0)
+    bytesUploaded = IntegerField(required=False, min_value=0)
     status = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
 
@@ -300,7 +301,7 @@ class ChunkView(PrimaryView):
     @extend_schema(
         tags=["megavault"], request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("uploadId", OpenApiTypes.UUID, required=True),
-                    OpenApiParameter("index", OpenApiTypes.INT, required=True, description="From 0.")],
+                    OpenApiParameter("index", int_schema(max_value=INT32_MAX), required=True, description="From 0.")],
         responses={200: envelope("MVUploadChunk", MVChunkAnswerSerializer()), 411: ErrorEnvelopeSerializer,
                    **ERRORS},
         summary="Upload one chunk (raw body)",

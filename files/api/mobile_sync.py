@@ -14,6 +14,7 @@ from rest_framework import serializers
 from storage_site.core.api import (PRIMARY_ERRORS, ErrorBodySerializer, ErrorEnvelopeSerializer, PrimaryView,
                                    envelope, ok)
 from storage_site.core.exceptions import ApplicationError
+from storage_site.core.fields import INT32_MAX, IntegerField, int_schema
 
 from ..models import SyncResolution
 from ..services import upload_sessions as engine
@@ -48,7 +49,7 @@ def _first_error(errors) -> str:
 class SyncStatusQuerySerializer(serializers.Serializer):
     syncToken = serializers.CharField(required=False, max_length=2048)
     lastSync = serializers.DateTimeField(required=False)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=delta.PAGE_MAX,
+    limit = IntegerField(required=False, min_value=1, max_value=delta.PAGE_MAX,
                                      default=delta.PAGE_DEFAULT)
 
 
@@ -64,11 +65,11 @@ class LocalChangeSerializer(serializers.Serializer):
                                              "the target). Missing folders are made.")
     folderId = serializers.CharField(required=False, max_length=64, help_text="The target folder by id, instead "
                                                                               "of `folder`.")
-    size = serializers.IntegerField(required=False, min_value=0, help_text="upload, update: bytes.")
+    size = IntegerField(required=False, min_value=0, help_text="upload, update: bytes.")
     checksum = serializers.CharField(required=False, max_length=80,
                                      help_text="upload, update: `sha256:<hex>` of the local content.")
     mimeType = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    baseVersion = serializers.IntegerField(required=False, min_value=0,
+    baseVersion = IntegerField(max_value=INT32_MAX, required=False, min_value=0,
                                            help_text="The server version the local change started from.")
     baseChecksum = serializers.CharField(required=False, max_length=80,
                                          help_text="Or the checksum of the content it started from.")
@@ -141,7 +142,7 @@ class QueueOperationSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=1024, trim_whitespace=False)
     folder = serializers.CharField(required=False, allow_blank=True, max_length=4096)
     folderId = serializers.CharField(required=False, max_length=64)
-    size = serializers.IntegerField(required=False, min_value=0)
+    size = IntegerField(required=False, min_value=0)
     checksum = serializers.CharField(required=False, max_length=80)
     mimeType = serializers.CharField(required=False, allow_blank=True, max_length=255)
     priority = serializers.ChoiceField(("low", "normal", "high"), default="normal")
@@ -307,7 +308,7 @@ class SyncStatusView(PrimaryView):
             OpenApiParameter("lastSync", OpenApiTypes.DATETIME,
                              description="Accepted for MegaVault clients but never used as a cursor: without a "
                                          "token the answer is a full listing."),
-            OpenApiParameter("limit", OpenApiTypes.INT,
+            OpenApiParameter("limit", int_schema(min_value=1, max_value=delta.PAGE_MAX),
                              description=f"Journal rows (or listed entries) per page, 1-{delta.PAGE_MAX}, "
                                          f"default {delta.PAGE_DEFAULT}."),
         ],

@@ -1,17 +1,18 @@
 """The public side of share links: no account, just the link's token."""
 
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.throttling import ScopedRateThrottle
 
-from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok
+from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope, ok, prefers_html
 
 from ..services import shares, versions
 from . import downloads
-from .serializers import SharePasswordSerializer
+from .serializers import SharePasswordSerializer, share_urls
 
 ERRORS = {401: ErrorEnvelopeSerializer, 404: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
           429: ErrorEnvelopeSerializer}
@@ -29,12 +30,20 @@ class PublicShareView(_Public):
                    responses={200: envelope("PublicShare", inline_serializer("PublicShareData", fields={
                        "name": serializers.CharField(), "size": serializers.IntegerField(),
                        "mimeType": serializers.CharField(), "hasPassword": serializers.BooleanField(),
-                       "expiresAt": serializers.DateTimeField(allow_null=True)})), **ERRORS},
-                   description="404 for unknown or revoked links, 410 when expired or used up.")
+                       "expiresAt": serializers.DateTimeField(allow_null=True),
+                       "url": serializers.URLField(), "downloadUrl": serializers.URLField()})),
+                       303: OpenApiResponse(description="A browser (`Accept` prefers `text/html`) is sent to "
+                                                        "the link's page, `/s/{token}`."),
+                       **ERRORS},
+                   description="404 for unknown or revoked links, 410 when expired or used up. Programs get "
+                               "JSON; a browser that opens this address is sent to the page (`url`).")
     def get(self, request, token):
+        if prefers_html(request):  # a link from before share pages existed, opened in a browser
+            return HttpResponseRedirect(reverse("web:share", args=[token]), status=303)
         link = shares.share_resolve(token=token)
         return ok({"name": link.node.name, "size": link.node.size, "mimeType": link.node.mime_type,
-                   "hasPassword": link.has_password, "expiresAt": link.expires_at})
+                   "hasPassword": link.has_password, "expiresAt": link.expires_at,
+                   **share_urls(link.token, request)})
 
 
 class PublicShareUnlockView(_Public):
@@ -59,20 +68,20 @@ class PublicShareDownloadView(_Public):
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
                    description="Streams the file's current content; `Range` supported. Every answer that "
-                               "carries byte 0 counts as one download against `maxDownloads`.")
+                               "carries byte 0 counts as one download against `maxDownloads`, and all "
+                               "answers together, ranges included, serve at most size × `maxDownloads` "
+                               "bytes (410 past either).")
     def get(self, request, token):
         link = shares.share_resolve(token=token)
         shares.share_authorize(link=link, grant=request.query_params.get("grant")
                                or request.headers.get("X-Share-Grant"))
         version = versions.version_get(node=link.node, number=link.node.version)
         response = downloads.stream_version(request, version, name=link.node.name)
-        # Count by what is served, not by what was asked: an ignored Range (other unit,
-        # several ranges, If-Range mismatch) or a long suffix still sends byte 0.
-        # The body is lazy, so nothing has been read when the limit refuses.
-        sends_start = response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-")
-        if sends_start and request.method != "HEAD":  # HEAD sends no body
-            shares.share_count_download(link=link)
-        return response
+        # Charged by what is served, not by what was asked (an ignored Range still sends
+        # byte 0); the body is lazy, so nothing has been read when the limit refuses.
+        if request.method == "HEAD":  # no body
+            return response
+        return shares.share_download_charge(link=link, response=response, size=version.size)
 
 
 urls = [

@@ -1,6 +1,9 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from folders.api.serializers import CONFLICT_HELP
+
+from storage_site.core.fields import IntegerField
 
 from ..models import FileVersion, ShareLink
 
@@ -21,7 +24,8 @@ class VersionSerializer(serializers.ModelSerializer):
 
 class ShareLinkSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="pk")
-    url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(help_text="The page a person opens (`/s/{token}`).")
+    downloadUrl = serializers.SerializerMethodField(help_text="The file's bytes (`Range` supported).")
     fileId = serializers.UUIDField(source="node.uuid")
     hasPassword = serializers.BooleanField(source="has_password")
     expiresAt = serializers.DateTimeField(source="expires_at")
@@ -32,13 +36,20 @@ class ShareLinkSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ShareLink
-        fields = ["id", "token", "url", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
+        fields = ["id", "token", "url", "downloadUrl", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
                   "createdAt", "revokedAt"]
 
     def get_url(self, link) -> str:
-        request = self.context.get("request")
-        path = f"/api/public/shares/{link.token}"
-        return request.build_absolute_uri(path) if request else path
+        return share_urls(link.token, self.context.get("request"))["url"]
+
+    def get_downloadUrl(self, link) -> str:
+        return share_urls(link.token, self.context.get("request"))["downloadUrl"]
+
+
+def share_urls(token: str, request=None) -> dict[str, str]:
+    """Where a link leads: the page a person opens and the bytes a program fetches."""
+    paths = {"url": reverse("web:share", args=[token]), "downloadUrl": reverse("files:public-download", args=[token])}
+    return {key: request.build_absolute_uri(path) if request else path for key, path in paths.items()}
 
 
 # --- inputs -----------------------------------------------------------------------
@@ -51,17 +62,17 @@ class UploadSerializer(serializers.Serializer):
 
 
 class ShareCreateSerializer(serializers.Serializer):
-    expiresIn = serializers.IntegerField(required=False, min_value=60, max_value=10 * 365 * 86400,
+    expiresIn = IntegerField(required=False, min_value=60, max_value=10 * 365 * 86400,
                                          help_text="Seconds the link stays valid; omitted = no expiry.")
     password = serializers.CharField(required=False, allow_blank=False, max_length=128, trim_whitespace=False)
-    maxDownloads = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    maxDownloads = IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
 class ShareUpdateSerializer(serializers.Serializer):
     password = serializers.CharField(required=False, allow_blank=True, max_length=128, trim_whitespace=False,
                                      help_text="New password; empty string removes it. Ends earlier grants.")
-    expiresIn = serializers.IntegerField(required=False, allow_null=True, min_value=60, max_value=10 * 365 * 86400)
-    maxDownloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    expiresIn = IntegerField(required=False, allow_null=True, min_value=60, max_value=10 * 365 * 86400)
+    maxDownloads = IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
 
 
 class SharePasswordSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from folders.models import Node, NodeKind
 from storage_site.core import storage
 from storage_site.core.api import StreamVaultView
 from storage_site.core.exceptions import NotFound
+from storage_site.core.fields import IntegerField
 
 from ..services import qr, uploads, versions
 from . import downloads
@@ -164,7 +165,7 @@ class FileReplaceView(StreamVaultView):
 
 
 class MoveSerializer(serializers.Serializer):
-    file_id = serializers.IntegerField()
+    file_id = IntegerField()
     folder_token = serializers.CharField()
 
 

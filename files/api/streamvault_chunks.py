@@ -13,6 +13,7 @@ from folders import services as tree
 from folders.models import NodeKind
 from storage_site.core.api import StreamVaultView
 from storage_site.core.exceptions import ApplicationError, NotFound
+from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..models import UploadSource, UploadStatus
 from ..services import upload_sessions as engine
@@ -24,10 +25,10 @@ CHUNK_ERRORS = {**ERRORS, 410: ERRORS[404]}
 
 class ChunkInitSerializer(serializers.Serializer):
     file_name = serializers.CharField(max_length=1024)
-    total_chunks = serializers.IntegerField(min_value=1, max_value=engine.MAX_PARTS)
+    total_chunks = IntegerField(min_value=1, max_value=engine.MAX_PARTS)
     folder_token = serializers.CharField(required=False, allow_blank=True,
                                          help_text="The target folder's token; home when omitted.")
-    file_size = serializers.IntegerField(required=False, min_value=0,
+    file_size = IntegerField(required=False, min_value=0,
                                          help_text="Whole-file size, if known: quota is held for it at once.")
     checksum = serializers.CharField(required=False, allow_blank=True,
                                      help_text="Whole-file SHA-256 (hex, optionally `sha256:`-prefixed).")
@@ -35,7 +36,7 @@ class ChunkInitSerializer(serializers.Serializer):
 
 class ChunkUploadSerializer(serializers.Serializer):
     upload_id = serializers.CharField()
-    chunk_number = serializers.IntegerField()
+    chunk_number = IntegerField(max_value=INT32_MAX)
     file = serializers.FileField()
 
 

@@ -7,7 +7,8 @@ body is its next part, recorded at its offset. The offset is the sum of the part
 so a body cut short keeps the bytes that arrived and the client resumes from there
 (unless it sent a checksum, which such a body cannot match).
 
-Requests authenticate like the rest of the API (Bearer JWT); only OPTIONS is open.
+Requests authenticate like the rest of the API (Bearer JWT), or with the web drive's
+sign-in cookie and its CSRF token (the drive's uploads); only OPTIONS is open.
 Errors use the primary envelope. Stratus adds one header: `Stratus-File-Id: <file
 UUID>` on the final PATCH and on HEAD once the file exists, the id the primary API
 knows it by.
@@ -26,9 +27,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
+from accounts.authentication import BrowserSessionAuthentication, SessionJWTAuthentication
 from folders import services as tree
 from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView
 from storage_site.core.exceptions import ApplicationError
+from storage_site.core.fields import INT64_MAX, int_schema
 
 from ..models import UploadSession, UploadSource, UploadStatus
 from ..services import upload_sessions as engine
@@ -50,7 +53,7 @@ class ChecksumMismatch(ApplicationError):
 # --- reading the tus headers -----------------------------------------------------------
 
 def _non_negative_int(value: str | None, header: str) -> int:
-    if value is None or not (value.isascii() and value.isdigit()):
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > INT64_MAX:
         raise ApplicationError(f"{header} must be a non-negative integer.", code="VALIDATION_ERROR")
     return int(value)
 
@@ -190,6 +193,7 @@ class TusView(PrimaryView):
     """Every tus answer names the protocol version; every request but OPTIONS must."""
 
     parser_classes = []  # bodies are raw bytes the views stream themselves
+    authentication_classes = [SessionJWTAuthentication, BrowserSessionAuthentication]
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
@@ -227,7 +231,7 @@ class TusCreateView(TusView):
         request=BINARY_BODY,
         parameters=[TUS_RESUMABLE,
                     _header("Upload-Length", "The whole upload's size in bytes.", required=True,
-                            type=OpenApiTypes.INT),
+                            type=int_schema()),
                     _header("Upload-Metadata", "Comma-separated `key base64(value)` pairs."),
                     _header("Upload-Checksum", "With a body: `<sha1|md5|sha256> <base64 digest>` of it."),
                     _header("Location", "The upload's URL.", response=[201]),
@@ -280,7 +284,7 @@ class TusUploadView(TusView):
                     "later HEAD.",
         request=BINARY_BODY,
         parameters=[UPLOAD_ID, TUS_RESUMABLE,
-                    _header("Upload-Offset", "Where this body starts.", required=True, type=OpenApiTypes.INT),
+                    _header("Upload-Offset", "Where this body starts.", required=True, type=int_schema()),
                     _header("Upload-Checksum", "`<sha1|md5|sha256> <base64 digest>` of this body."),
                     _header("Upload-Offset", "Bytes held now.", response=[204, 409], type=OpenApiTypes.INT),
                     _header("Upload-Expires", "When the unfinished upload is deleted.", response=[204]),

@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, F, Q, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from folders.models import Node
@@ -106,11 +107,59 @@ def share_authorize(*, link: ShareLink, grant: str | None) -> None:
         raise ApplicationError("The grant is no longer valid.", code="SHARE_PASSWORD_REQUIRED", status_code=401)
 
 
-def share_count_download(*, link: ShareLink) -> None:
-    """Count one download, atomically refusing past the limit."""
-    counted = ShareLink.objects.filter(
-        Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")),
-        pk=link.pk, revoked_at__isnull=True,
-    ).update(download_count=F("download_count") + 1)
-    if not counted:
+def share_download_charge(*, link: ShareLink, response, size: int):
+    """Charge one answer of a public download against the link's limits, before any of
+    its body goes out, and return the response to send.
+
+    An answer that carries byte 0 begins a download (`download_count`, at most
+    `max_downloads`). Every answer, ranges included, adds its bytes to `bytes_served`,
+    which may not pass size x `max_downloads`: however a client slices the file, a
+    limited link never serves more than its downloads' worth. Both are checked and
+    counted in one conditional UPDATE, so parallel requests cannot pass the limit. The
+    part of a body never handed to the server (the client went away) is given back when
+    the response closes, so a broken-off download resumes with a Range from there; what
+    was handed over but lost on the way stays charged."""
+    if response.status_code not in (200, 206):
+        return response  # 304, 416: no body
+    length = int(response["Content-Length"])
+    starts = response.status_code == 200 or response.get("Content-Range", "").startswith("bytes 0-")
+    budget = Cast(Value(size), BigIntegerField()) * F("max_downloads")  # 64-bit: 1 GiB x 3 passes 2^31
+    within = Q(max_downloads__isnull=True) | Q(bytes_served__lte=budget - length)
+    if starts:
+        within &= Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads"))
+    charged = ShareLink.objects.filter(within, pk=link.pk, revoked_at__isnull=True).update(
+        bytes_served=F("bytes_served") + length, download_count=F("download_count") + (1 if starts else 0))
+    if not charged:
         raise ShareGone()
+    if link.max_downloads is not None and length:
+        # Streams through Python rather than sendfile(2), to know what went out.
+        response.streaming_content = _GiveBackUnsent(response.streaming_content, link_id=link.pk, length=length,
+                                                     counted=starts)
+    return response
+
+
+class _GiveBackUnsent:
+    """A body that gives the link back, when the response closes, the bytes it never
+    handed to the server; an answer that sent nothing (the client left first) gives
+    back its download too."""
+
+    def __init__(self, body, *, link_id: int, length: int, counted: bool):
+        self._body, self._link_id, self._length, self._unsent = iter(body), link_id, length, length
+        self._counted = counted
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._body)
+        # Counted when handed to the server, not when the client confirms it (nothing
+        # does): otherwise every broken-off answer would be one chunk for free.
+        self._unsent -= len(chunk)
+        return chunk
+
+    def close(self) -> None:  # Django calls it when the response closes
+        unsent, self._unsent = self._unsent, 0
+        if unsent > 0:
+            uncount = 1 if self._counted and unsent == self._length else 0
+            ShareLink.objects.filter(pk=self._link_id).update(bytes_served=F("bytes_served") - unsent,
+                                                              download_count=F("download_count") - uncount)

@@ -3,6 +3,9 @@
 
 Bytes are never copied: the copy's versions point at the same blobs (one more
 reference each), and the bytes are charged to the quota of whoever owns the copy.
+Because the receiver pays, only people who chose to work together can send copies:
+a user shares with the groups they belong to and those groups' members, no one else
+(a stranger who knows a user's UUID cannot fill that user's quota).
 """
 
 import uuid
@@ -23,9 +26,10 @@ from .nodes import node_copy
 MAX_TARGETS = 100
 
 
-def share_targets(*, node: Node, target_ids) -> list[User]:
+def share_targets(*, user, node: Node, target_ids) -> list[User]:
     """The storage accounts named by user or group UUIDs, all checked before anything
-    is written: a malformed UUID is 400, one naming nobody 404."""
+    is written: a malformed UUID is 400; one naming nobody, or someone the sender has no
+    group with, 404 (the same answer: it does not tell whether the UUID exists)."""
     if not isinstance(target_ids, list) or not target_ids:
         raise ApplicationError("`share_copy_with` must be a non-empty list of user or group UUIDs.",
                                code="VALIDATION_ERROR")
@@ -38,8 +42,10 @@ def share_targets(*, node: Node, target_ids) -> list[User]:
         except ValueError:
             raise ApplicationError(f"'{raw}' is not a UUID.", code="VALIDATION_ERROR") from None
     wanted = list(dict.fromkeys(parsed))  # each target once, in the order given
-    users = {u.uuid: u for u in User.objects.filter(uuid__in=wanted, is_active=True, is_group_account=False)}
-    groups = {g.uuid: g for g in UserGroup.objects.filter(uuid__in=wanted)}
+    my_groups = UserGroup.objects.filter(members=user)
+    users = {u.uuid: u for u in User.objects.filter(uuid__in=wanted, is_active=True, is_group_account=False,
+                                                      user_groups__in=my_groups).distinct()}
+    groups = {g.uuid: g for g in my_groups.filter(uuid__in=wanted)}
     missing = [str(u) for u in wanted if u not in users and u not in groups]
     if missing:
         raise NotFound(f"No user or group with UUID {', '.join(missing)}.")
@@ -51,12 +57,12 @@ def share_targets(*, node: Node, target_ids) -> list[User]:
 
 
 def share_copy_with(*, user, node: Node, target_ids) -> list[Node]:
-    """Give each target a copy of `node` in their `incoming` folder (renamed `name (1)`
-    if they hold that name already). All or nothing: one target over quota, and no
-    one gets a copy."""
+    """Give each target (a group of the sender's, or a member of one) a copy of `node`
+    in their `incoming` folder (renamed `name (1)` if they hold that name already). All
+    or nothing: one target over quota, and no one gets a copy."""
     if node.is_root:
         raise InvalidMove("A top-level folder cannot be shared.")
-    accounts = share_targets(node=node, target_ids=target_ids)
+    accounts = share_targets(user=user, node=node, target_ids=target_ids)
     copies = []
     with transaction.atomic(durable=True):
         for account in accounts:

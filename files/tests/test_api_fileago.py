@@ -4,8 +4,12 @@ and the same files seen through the primary API."""
 
 import pytest
 from django.db import connection
+from django.test import Client as BrowserClient
+from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
 
+from accounts import services
+from accounts.models import AuthSession
 from files.models import Blob, UploadToken
 from folders.models import Change
 
@@ -387,24 +391,58 @@ def test_download_with_fileaccesskey_or_bearer(user, api_client):
 def test_download_errors(auth_client, api_client, user, other_user):
     file_id = fa_upload(auth_client, "home", "a.txt")
     folder = new_dir(auth_client, "Dir")
-    key = f"fileaccesskey={user.fileaccesskey}"
+    key = f"fileaccesskey={fa_client(user)[1]['fileaccesskey']}"
     _error(api_client.get(f"/api/nodes/{file_id}/download"), 401)
     _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey=wrong"), 401)
     _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey="), 401)
-    _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey={other_user.fileaccesskey}"), 404)
+    other_key = fa_client(other_user)[1]["fileaccesskey"]
+    _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey={other_key}"), 404)
     _error(api_client.get(f"/api/nodes/{folder}/download?{key}"), 400)
     _error(api_client.get(f"/api/nodes/trash/download?{key}"), 400)
     _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=9"), 404)
-    _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=x"), 404)
+    _error(api_client.get(f"/api/nodes/{file_id}/download?{key}&revision=x"), 400)  # not a number: malformed
     # A fileaccesskey opens downloads only.
     _error(api_client.get(f"/api/nodes/{file_id}?{key}"), 401)
 
 
 def test_deactivated_users_key_stops_working(api_client, user):
-    file_id = fa_upload(fa_client(user)[0], "home")
+    client, signed = fa_client(user)
+    file_id = fa_upload(client, "home")
     user.is_active = False
     user.save()
-    _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey={user.fileaccesskey}"), 401)
+    _error(api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey={signed['fileaccesskey']}"), 401)
+
+
+def test_key_ends_with_its_session(api_client, user, settings):
+    """The key of a sign-in ends with that sign-in's session: logout, a revoke of every
+    session, expiry. Each sign-in gets a key of its own; another session's key lives on."""
+    client, signed = fa_client(user)
+    file_id = fa_upload(client, "home", "a.txt", b"abc")
+
+    def download(key):
+        return api_client.get(f"/api/nodes/{file_id}/download?fileaccesskey={key}")
+
+    assert download(signed["fileaccesskey"]).status_code == 200
+    second_client, second = fa_client(user)
+    assert second["fileaccesskey"] != signed["fileaccesskey"]
+    # Logout with the FileAgo token ends that sign-in's key, not the other one.
+    assert client.post("/api/logout").status_code == 200
+    _error(download(signed["fileaccesskey"]), 401)
+    assert b"".join(download(second["fileaccesskey"]).streaming_content) == b"abc"
+    # An admin's "revoke sessions" ends every key of the user.
+    third_client, third = fa_client(user)
+    admin, _, _ = services.admin_ensure(email="root@example.com", password="Adm1n-passw0rd!", phone=None)
+    browser = BrowserClient()
+    browser.force_login(admin)
+    assert browser.post("/admin/accounts/user/", {"action": "revoke_sessions",
+                                                  "_selected_action": [user.pk]}).status_code == 302
+    _error(download(second["fileaccesskey"]), 401)
+    _error(download(third["fileaccesskey"]), 401)
+    # A key lives no longer than its session.
+    _, fourth = fa_client(user)
+    assert download(fourth["fileaccesskey"]).status_code == 200
+    AuthSession.objects.filter(user=user).update(expires_at=timezone.now())
+    _error(download(fourth["fileaccesskey"]), 401)
 
 
 # --- across dialects ----------------------------------------------------------------------------

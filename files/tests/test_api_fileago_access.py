@@ -45,7 +45,7 @@ def victim(auth_client):
     return {"folder": folder, "file": file_id}
 
 
-def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_client, user, api_client):
+def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_client, user, other_user, api_client):
     mine = new_dir(other_client, "Mine")
     my_file = fa_upload(other_client, mine, "mine.txt", b"mine")
     before = _snapshot()
@@ -64,10 +64,7 @@ def test_second_user_reaches_nothing_of_the_first(victim, auth_client, other_cli
         for body in ({"copy_to": node}, {"move_to": node}):
             _not_found(other_client.post(f"/api/nodes/{my_file}", body, format="json"))
     # Their fileaccesskey opens nothing of the first user either.
-    other = other_client.get("/api/nodes/home").json()["data"]["owner_uuid"]
-    from accounts.models import User
-
-    key = User.objects.get(uuid=other).fileaccesskey
+    key = fa_client(other_user)[1]["fileaccesskey"]
     _not_found(api_client.get(f"/api/nodes/{victim['file']}/download?fileaccesskey={key}"))
     assert _snapshot() == before
     assert details(auth_client, victim["file"])["name"] == "secret.txt"
@@ -187,7 +184,43 @@ def test_group_quota_applies_to_uploads_and_copies(group, auth_client):
 
 # --- share_copy_with ------------------------------------------------------------------------------
 
-def test_share_copy_with_users_and_groups(auth_client, other_client, other_user, group, user):
+@pytest.fixture
+def colleagues(user, other_user):
+    """The two users work in one group: they may send each other copies."""
+    team = UserGroup.objects.create(name="Colleagues")
+    team.members.add(user, other_user)
+    return team
+
+
+def test_a_stranger_cannot_fill_a_users_quota(auth_client, other_client, other_user, make_user):
+    """Anyone who knew a user's UUID could fill that user's quota with copies (the
+    receiver pays). Copies go only to the sender's groups and their members: anyone
+    else is 404, as an unknown UUID, and nothing is copied or charged."""
+    other_user.storage_quota = 10_000
+    other_user.save()
+    file_id = fa_upload(auth_client, "home", "junk.bin", b"j" * 6_000)
+    before = _snapshot()
+    unknown = auth_client.post(f"/api/nodes/{file_id}", {"share_copy_with": [UNKNOWN]}, format="json")
+    for _ in range(2):
+        resp = auth_client.post(f"/api/nodes/{file_id}", {"share_copy_with": [str(other_user.uuid)]},
+                                format="json")
+        assert resp.status_code == 404 and resp.json()["status"] == "error"
+        assert resp.json()["msg"] == unknown.json()["msg"].replace(UNKNOWN, str(other_user.uuid))
+    assert _snapshot() == before
+    assert usage(other_client)["used"] == 0 and names(other_client, "incoming") == []
+    # A group the sender is not in is out of reach too, and so are its members.
+    team = UserGroup.objects.create(name="Not mine")
+    team.members.add(other_user, make_user())
+    before = _snapshot()
+    for target in (team.uuid, other_user.uuid):
+        resp = auth_client.post(f"/api/nodes/{file_id}", {"share_copy_with": [str(target)]}, format="json")
+        assert resp.status_code == 404
+    assert _snapshot() == before
+    # The victim's own upload still fits.
+    fa_upload(other_client, "home", "mine.bin", b"m" * 9_000)
+
+
+def test_share_copy_with_users_and_groups(auth_client, other_client, other_user, group, user, colleagues):
     folder = new_dir(auth_client, "Report")
     fa_upload(auth_client, folder, "report.pdf", b"r" * 300)
     blobs = Blob.objects.count()
@@ -215,7 +248,7 @@ def test_share_copy_with_users_and_groups(auth_client, other_client, other_user,
     assert names(auth_client, folder) == ["report.pdf"]
 
 
-def test_share_copy_with_renames_on_a_clash_in_incoming(auth_client, other_client, other_user):
+def test_share_copy_with_renames_on_a_clash_in_incoming(auth_client, other_client, other_user, colleagues):
     file_id = fa_upload(auth_client, "home", "a.txt", b"first")
     act(auth_client, file_id, share_copy_with=[str(other_user.uuid)])
     act(auth_client, file_id, share_copy_with=[str(other_user.uuid)])
@@ -226,7 +259,7 @@ def test_share_copy_with_renames_on_a_clash_in_incoming(auth_client, other_clien
 @pytest.mark.parametrize("targets,status", [
     ([UNKNOWN], 404), (["not-a-uuid"], 400), ([], 400), ("x", 400), ([None], 400), ([{"a": 1}], 400),
 ])
-def test_share_copy_with_bad_targets_change_nothing(auth_client, other_user, targets, status):
+def test_share_copy_with_bad_targets_change_nothing(auth_client, other_user, colleagues, targets, status):
     file_id = fa_upload(auth_client, "home", "a.txt")
     before = _snapshot()
     body = {"share_copy_with": [str(other_user.uuid), *targets] if isinstance(targets, list) and targets
@@ -246,10 +279,11 @@ def test_share_copy_with_refuses_self_views_and_roots(auth_client, user, group):
     assert _snapshot() == before
 
 
-def test_share_copy_with_is_all_or_nothing_on_quota(auth_client, other_user, make_user):
+def test_share_copy_with_is_all_or_nothing_on_quota(auth_client, other_user, make_user, colleagues):
     poor = make_user()
     poor.storage_quota = 10
     poor.save()
+    colleagues.members.add(poor)
     file_id = fa_upload(auth_client, "home", "big.bin", b"b" * 100)
     before = _snapshot()
     resp = auth_client.post(f"/api/nodes/{file_id}", {"share_copy_with": [str(other_user.uuid), str(poor.uuid)]},
@@ -260,7 +294,7 @@ def test_share_copy_with_is_all_or_nothing_on_quota(auth_client, other_user, mak
     assert (other_user.storage_used, other_user.storage_reserved) == (0, 0)
 
 
-def test_shared_copy_seen_through_the_fileago_sign_in(auth_client, other_user):
+def test_shared_copy_seen_through_the_fileago_sign_in(auth_client, other_user, colleagues):
     file_id = fa_upload(auth_client, "home", "hello.txt", b"hi there")
     act(auth_client, file_id, share_copy_with=[str(other_user.uuid)])
     client, signed = fa_client(other_user)

@@ -93,8 +93,8 @@ def test_bad_names_are_refused(auth_client, name):
         assert resp.status_code == 201
         return
     assert resp.status_code == 400
-    # DRF itself refuses NUL characters in any text field.
-    assert resp.json()["error"]["code"] == ("VALIDATION_ERROR" if "\x00" in name else "INVALID_NAME")
+    # A NUL is refused at the edge in every input (docs/input.md), before the name rule.
+    assert resp.json()["error"]["code"] == ("INVALID_CHARACTERS" if "\x00" in name else "INVALID_NAME")
     assert usage(auth_client)["used"] == 0
     assert Blob.objects.count() == 0
 

@@ -13,7 +13,7 @@ from files.models import ShareLink
 pytestmark = pytest.mark.django_db
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes, every byte value
-LINK_FIELDS = {"id", "token", "url", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
+LINK_FIELDS = {"id", "token", "url", "downloadUrl", "fileId", "hasPassword", "expiresAt", "maxDownloads", "downloadCount",
                "createdAt", "revokedAt"}
 
 
@@ -82,7 +82,8 @@ def test_create_answers_201_in_the_envelope(auth_client, file):
     assert body["message"] == "Share link created"
     link = body["data"]
     assert set(link) == LINK_FIELDS
-    assert link["url"] == f"http://testserver/api/public/shares/{link['token']}"
+    assert link["url"] == f"http://testserver/s/{link['token']}"  # the page a person opens
+    assert link["downloadUrl"] == f"http://testserver/api/public/shares/{link['token']}/download"
     assert link["fileId"] == file["id"]
     assert link["hasPassword"] is False
     assert link["expiresAt"] is None
@@ -186,7 +187,8 @@ def test_public_info(api_client, auth_client, file):
     assert resp.status_code == 200
     assert resp.json() == {"success": True, "data": {
         "name": "report.pdf", "size": len(DATA), "mimeType": "application/pdf", "hasPassword": True,
-        "expiresAt": None}}
+        "expiresAt": None, "url": f"http://testserver/s/{link['token']}",
+        "downloadUrl": f"http://testserver/api/public/shares/{link['token']}/download"}}
 
 
 def test_public_info_shows_expiry(api_client, auth_client, file):
@@ -468,15 +470,51 @@ def test_max_downloads_then_410(api_client, auth_client, file):
     assert listed[0]["downloadCount"] == 2
 
 
-def test_range_requests_after_byte_zero_do_not_count(api_client, auth_client, file):
+def test_ranges_cannot_pass_the_limit(api_client, auth_client, file):
+    """Slices without byte 0 used to be free: five `bytes=1-` and a `bytes=-15` on a
+    limit-1 link were all served. All answers together serve at most one file's worth."""
     link = share(auth_client, file["id"], maxDownloads=1)
-    for header in ("bytes=100-", "bytes=10-19", "bytes=-5", "bytes=1-1"):
-        resp = fetch(api_client, link["token"], HTTP_RANGE=header)
-        assert resp.status_code == 206, header
-    assert content(fetch(api_client, link["token"], HTTP_RANGE="bytes=10-19")) == DATA[10:20]
-    assert ShareLink.objects.get(pk=link["id"]).download_count == 0
-    assert content(fetch(api_client, link["token"])) == DATA
-    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=100-"), 410, "SHARE_EXPIRED")
+    first = fetch(api_client, link["token"], HTTP_RANGE="bytes=1-")
+    assert first.status_code == 206 and content(first) == DATA[1:]
+    for header in ("bytes=1-", "bytes=1-", "bytes=1-", "bytes=1-", "bytes=-15", "bytes=100-"):
+        assert_error(fetch(api_client, link["token"], HTTP_RANGE=header), 410, "SHARE_EXPIRED")
+    assert_error(fetch(api_client, link["token"]), 410, "SHARE_EXPIRED")
+    # What is left is the one byte that was never sent.
+    last = fetch(api_client, link["token"], HTTP_RANGE="bytes=0-0")
+    assert last.status_code == 206 and content(last) == DATA[:1]
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=0-0"), 410, "SHARE_EXPIRED")
+    assert_error(info(api_client, link["token"]), 410, "SHARE_EXPIRED")
+    assert auth_client.get(f"/api/files/{file['id']}/share").json()["data"][0]["downloadCount"] == 1
+
+
+def test_a_download_in_ranges_within_the_limit_is_served(api_client, auth_client, file):
+    link = share(auth_client, file["id"], maxDownloads=2)
+    for _ in range(2):  # a client fetching the file in three slices, twice
+        parts = [content(fetch(api_client, link["token"], HTTP_RANGE=header))
+                 for header in ("bytes=0-99", "bytes=100-4999", "bytes=5000-")]
+        assert b"".join(parts) == DATA
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=5000-"), 410, "SHARE_EXPIRED")
+    assert_error(info(api_client, link["token"]), 410, "SHARE_EXPIRED")
+
+
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request: its connection closes
+def test_a_broken_off_download_is_resumed_on_its_last_allowed_download(api_client, auth_client):
+    """The part of a body never handed to the server is not charged: the client resumes
+    from what it got, even on the link's last download."""
+    data = bytes(range(256)) * 10_000  # 2.4 MiB: three chunks of the stream
+    file = upload(auth_client, "big.bin", data, "application/octet-stream")
+    link = share(auth_client, file["id"], maxDownloads=1)
+    resp = fetch(api_client, link["token"])
+    assert resp.status_code == 200
+    stream = iter(resp.streaming_content)
+    got = next(stream)
+    assert 0 < len(got) < len(data)
+    resp.close()  # the connection broke: the rest never went out
+    rest = fetch(api_client, link["token"], HTTP_RANGE=f"bytes={len(got)}-")
+    assert rest.status_code == 206
+    assert got + content(rest) == data
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE=f"bytes={len(got)}-"), 410, "SHARE_EXPIRED")
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=-1"), 410, "SHARE_EXPIRED")
 
 
 def test_range_from_byte_zero_counts(api_client, auth_client, file):
@@ -624,14 +662,24 @@ def test_other_user_sees_the_same_404_as_for_a_missing_link(other_client, auth_c
     assert theirs.json() == missing.json()
 
 
-def test_answers_without_byte_zero_do_not_count(api_client, auth_client, file):
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request: its connection closes
+def test_an_answer_whose_body_never_started_is_given_back(api_client, auth_client, file):
+    link = share(auth_client, file["id"], maxDownloads=1)
+    fetch(api_client, link["token"]).close()  # the client left before any of the body
+    assert content(fetch(api_client, link["token"])) == DATA
+    assert_error(fetch(api_client, link["token"], HTTP_RANGE="bytes=1-"), 410, "SHARE_EXPIRED")
+
+
+def test_answers_without_byte_zero_do_not_begin_a_download(api_client, auth_client, file):
     link = share(auth_client, file["id"], maxDownloads=1)
     first = fetch(api_client, link["token"], HTTP_RANGE="bytes=5-")
     etag = first["ETag"]
     assert fetch(api_client, link["token"], HTTP_IF_NONE_MATCH=etag).status_code == 304
     assert fetch(api_client, link["token"], HTTP_RANGE=f"bytes={len(DATA)}-").status_code == 416
     assert ShareLink.objects.get(pk=link["id"]).download_count == 0
-    assert content(fetch(api_client, link["token"])) == DATA
+    # Neither a 304 nor a 416 used any of the link's bytes: the first five are still there.
+    assert content(fetch(api_client, link["token"], HTTP_RANGE="bytes=0-4")) + content(first) == DATA
+    assert ShareLink.objects.get(pk=link["id"]).download_count == 1
 
 
 def test_head_request_does_not_use_up_a_download(auth_client, api_client):

@@ -168,6 +168,31 @@ def test_image_just_over_the_pixel_limit_fails_too(auth_client):
     assert "decompression bomb" in details["error"]
 
 
+def test_an_image_past_the_decoded_pixel_cap_fails_with_its_reason(auth_client):
+    """9400 × 9400 (88 megapixels) is under Pillow's own limit, and decoded it would hold
+    350 MB: the preview is refused before decoding (PREVIEW_MAX_PIXELS, 50 megapixels)."""
+    file = upload(auth_client, "huge.png", samples.flat_png(width=9400, height=9400), content_type="image/png")
+    details = info(auth_client, file["id"])
+    assert details["status"] == "failed"
+    assert details["error"] == ("The image is too large to preview: 9400 × 9400 pixels (88.4 megapixels) to decode, "
+                                "over the limit of 50 megapixels.")
+    resp = preview(auth_client, file["id"])
+    assert resp.status_code == 422 and resp.json()["error"]["details"]["reason"] == details["error"]
+    other = upload(auth_client, "fine.png", samples.png(), content_type="image/png")
+    assert info(auth_client, other["id"])["status"] == "ready"
+
+
+def test_the_pixel_cap_counts_what_is_decoded(auth_client, settings):
+    """A JPEG decodes at reduced scale (a 12-megapixel photo at half scale, 3 megapixels, for
+    a 1024 px medium), so it passes a cap its declared size is over; a PNG does not."""
+    settings.PREVIEW_MAX_PIXELS = 4_000_000
+    photo = upload(auth_client, "photo.jpg", samples.photo_jpeg(width=4000, height=3000), content_type="image/jpeg")
+    assert info(auth_client, photo["id"])["status"] == "ready"
+    flat = upload(auth_client, "flat.png", samples.flat_png(width=2000, height=2500), content_type="image/png")
+    details = info(auth_client, flat["id"])
+    assert details["status"] == "failed" and "(5.0 megapixels) to decode, over the limit of 4 megapixels" in details["error"]
+
+
 def test_svg_is_never_rendered(auth_client):
     file = upload(auth_client, "drawing.svg", samples.SVG, content_type="image/svg+xml")
     details = info(auth_client, file["id"])

@@ -66,6 +66,26 @@ def test_queue_length_from_the_broker(admin_client, settings, monkeypatch):
     assert queue["length"] == 7 and queue["source"] == "broker"
 
 
+def test_queue_length_through_a_unix_socket_broker(admin_client, settings, monkeypatch):
+    """`make run`'s broker URL is kombu's `redis+socket://`; redis-py reads it as `unix://`."""
+    import redis
+
+    asked = []
+
+    class FakeRedis:
+        def llen(self, name):
+            return 3
+
+        def close(self):
+            pass
+
+    settings.CELERY_BROKER_URL = "redis+socket:///srv/stratus/run/valkey.sock?virtual_host=1"
+    monkeypatch.setattr(redis.Redis, "from_url", classmethod(lambda cls, url, **kw: asked.append(url) or FakeRedis()))
+    queue = admin_client.get("/api/admin/preview-analytics").json()["data"]["queue"]
+    assert queue["length"] == 3 and queue["source"] == "broker"
+    assert asked == ["unix:///srv/stratus/run/valkey.sock?db=1"]
+
+
 @pytest.fixture
 def browser(db):
     admin, _, _ = accounts.admin_ensure(email="root@example.com", password="Adm1n-passw0rd!", phone=None)

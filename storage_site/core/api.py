@@ -1,18 +1,17 @@
 """Small pieces every API module shares: the primary envelope, dialect base views,
 lenient parsers, the client address."""
 
-import json
-
 from django.conf import settings
 from django.http import QueryDict
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import BaseParser, ParseError
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
 
 from .pagination import PrimaryPagination
+from .parsers import form_check, json_decode
 
 
 def ok(data=None, *, message: str | None = None, status: int = 200) -> Response:
@@ -64,6 +63,15 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def prefers_html(request) -> bool:
+    """A browser's navigation asks for text/html before anything JSON; programs do not."""
+    accept = request.headers.get("Accept", "")
+    if "text/html" not in accept:
+        return False
+    json_at = accept.find("application/json")
+    return json_at < 0 or accept.find("text/html") < json_at
+
+
 def user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:300]
 
@@ -79,11 +87,10 @@ class LenientJSONParser(BaseParser):
         text = raw.decode(parser_context.get("encoding", "utf-8") if parser_context else "utf-8", errors="replace")
         stripped = text.lstrip()
         if stripped.startswith("{"):
-            try:
-                return json.loads(stripped)
-            except ValueError as exc:
-                raise ParseError(f"JSON parse error - {exc}") from None
-        return QueryDict(text)
+            return json_decode(stripped)
+        data = QueryDict(text)
+        form_check(data)
+        return data
 
 
 # --- schema helpers -------------------------------------------------------------

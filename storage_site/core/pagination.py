@@ -23,6 +23,17 @@ class PrimaryPagination(PageNumberPagination):
             "hasNext": self.page.has_next(),
         }
 
+    def get_schema_operation_parameters(self, view):
+        # Documented with their bounds (a page past the last is a 404, a size past the
+        # maximum is the maximum), so clients and the fuzzer see what is accepted.
+        bounds = {self.page_query_param: (1, 2**31 - 1), self.page_size_query_param: (1, self.max_page_size)}
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in bounds:
+                low, high = bounds[parameter["name"]]
+                parameter["schema"].update(minimum=low, maximum=high)
+        return parameters
+
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",

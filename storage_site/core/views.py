@@ -2,6 +2,7 @@
 
 from django.http import JsonResponse
 
+from .api import prefers_html
 from .exceptions import NotFound, ApplicationError, render_error
 
 
@@ -14,6 +15,10 @@ def _dialect_for(path: str) -> str:
 
 
 def not_found(request, exception=None):
+    if prefers_html(request) and not request.path.startswith(("/api/", "/storage/")):
+        from web.pages import error_page, harden  # a person's mistyped address gets a page
+
+        return harden(error_page(request, status=404, title="Not found", message="There is nothing at this address."))
     return JsonResponse(render_error(NotFound(), _dialect_for(request.path)), status=404)
 
 

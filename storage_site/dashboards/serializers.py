@@ -9,18 +9,19 @@ from accounts.api.serializers import UserSerializer
 from accounts.models import Role, User
 from folders.api.serializers import NodeSerializer
 from folders.models import Category
+from storage_site.core.fields import IntegerField
 
 CATEGORIES = [value for value in Category.values if value != Category.FOLDER]
 HEALTH_STATUSES = ["ok", "error", "not configured"]
 
 
 class DaysQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=366, default=30,
+    days = IntegerField(min_value=1, max_value=366, default=30,
                                     help_text="How many days back, today included (1–366).")
 
 
 class AnalyticsQuerySerializer(DaysQuerySerializer):
-    top = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="How many users in `byUser`.")
+    top = IntegerField(min_value=1, max_value=100, default=10, help_text="How many users in `byUser`.")
 
 
 # --- building blocks ------------------------------------------------------------------
@@ -148,7 +149,7 @@ class AdminUserSerializer(serializers.ModelSerializer):
 
 
 class StorageQuotaSerializer(serializers.Serializer):
-    storageQuota = serializers.IntegerField(
+    storageQuota = IntegerField(
         allow_null=True, min_value=0, max_value=2**62,
         help_text="Bytes the user may store; null removes the override (back to the plan's quota).")
 

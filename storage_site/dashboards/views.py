@@ -19,6 +19,7 @@ from accounts.permissions import IsAdminRole, IsClientRole
 from files import selectors as files
 from storage_site.core.api import PRIMARY_ERRORS, ErrorEnvelopeSerializer, PrimaryListView, PrimaryView, envelope, ok
 from storage_site.core.exceptions import NotFound
+from storage_site.core.fields import int_schema
 
 from . import health, selectors
 from . import serializers as s
@@ -35,7 +36,7 @@ def _query(serializer_class, request) -> dict:
 
 
 def _days_parameter(default: int = 30):
-    return OpenApiParameter("days", int, description=f"Days back, today included (1–366, default {default}).")
+    return OpenApiParameter("days", int_schema(min_value=1, max_value=366), description=f"Days back, today included (1–366, default {default}).")
 
 
 # --- dashboards -------------------------------------------------------------------------
@@ -207,7 +208,7 @@ class AdminStorageAnalyticsView(PrimaryView):
     permission_classes = [IsAdminRole]
 
     @extend_schema(tags=[ADMIN], parameters=[_days_parameter(), OpenApiParameter(
-                       "top", int, description="How many users in `byUser` (1–100, default 10).")],
+                       "top", int_schema(min_value=1, max_value=100), description="How many users in `byUser` (1–100, default 10).")],
                    responses={200: envelope("StorageAnalyticsResponse", s.StorageAnalyticsSerializer()), **ERRORS},
                    summary="System-wide storage analytics",
                    description="Totals (logical against physical bytes, dedup savings), usage by file type, the "

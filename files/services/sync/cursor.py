@@ -50,14 +50,18 @@ def stamped(journal):
 
 
 def iso_time(stamp: str) -> str:
-    """A `stamp` as ISO 8601 in UTC ('2024-01-20T14:30:00.123456Z'). PostgreSQL writes
-    '2024-01-20 14:30:00.123456+00' (the connection is in UTC), SQLite stores it without the zone."""
+    """A `stamp` as ISO 8601 in UTC, written as the rest of the API writes times
+    ('2024-01-20T14:30:00.120000Z': six digits of microseconds, none when they are 0).
+    PostgreSQL writes '2024-01-20 14:30:00.12+00' (the connection is in UTC; trailing zeros
+    dropped), SQLite stores '2024-01-20 14:30:00.120000' without the zone."""
     text = stamp.replace(" ", "T", 1)
     for suffix in ("+00:00", "+00", "Z"):
         if text.endswith(suffix):
             text = text[:-len(suffix)]
             break
-    return text + "Z"
+    seconds, _, fraction = text.partition(".")
+    fraction = fraction.ljust(6, "0")[:6]
+    return f"{seconds}.{fraction}Z" if fraction.strip("0") else f"{seconds}Z"
 
 
 def fingerprint(row_id: int, stamp: str) -> int:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_user_limits_session_device'),
+        ('accounts', '0005_fileaccesskey_per_session'),
     ]
 
     operations = [

@@ -1,0 +1,363 @@
+"""The drive and the share pages in a real browser (chromium through Playwright) against
+the live server: what a person does, click by click. Screenshots of the main pages are
+written on the way (see conftest.py)."""
+
+import hashlib
+import io
+import os
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import PASSWORD
+from files.models import ShareLink
+from files.services import shares
+from files.services.uploads import file_upload
+from folders import services as tree
+from folders.models import Node
+
+from .conftest import DESKTOP, PHONE, needs_chromium
+
+pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
+
+MiB = 1024 * 1024
+
+
+def put(user, name: str, data: bytes, folder=None) -> Node:
+    folder = folder or tree.home_get(user=user)
+    return file_upload(user=user, folder=folder, name=name, stream=io.BytesIO(data), size=len(data))
+
+
+def sign_in(page, user, next_path="/"):
+    page.goto(f"/signin?next={next_path}")
+    page.fill("#identifier", user.username)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*" + re.escape(next_path) + r"$"))
+
+
+def row(page, name: str):
+    return page.locator("tr", has=page.get_by_role("link", name=name, exact=True))
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+def test_sign_in_by_password_and_out(new_page, user, shot):
+    page = new_page()
+    page.goto("/")
+    assert "/signin" in page.url
+    shot(page, "signin-desktop")
+    sign_in(page, user)
+    assert page.get_by_role("heading", name="My files").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/signin$"))
+    page.goto("/")
+    assert "/signin" in page.url
+
+
+def test_sign_in_by_whatsapp_code(new_page, whatsapp_outbox, shot):
+    page = new_page(PHONE)
+    page.goto("/signin")
+    page.fill("#phone", "+919800000001")
+    page.get_by_role("button", name="Send code").click()
+    page.wait_for_selector("#code")
+    shot(page, "signin-code-phone")
+    code = whatsapp_outbox("+919800000001")[-1]["code"]
+    page.fill("#code", code)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert page.get_by_role("heading", name="My files").is_visible()
+
+
+# --- upload ----------------------------------------------------------------------------
+
+def test_20_mib_upload_cut_and_resumed_keeps_every_byte(new_page, user, tmp_path, shot):
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(20 * MiB))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    page = new_page()
+    sign_in(page, user)
+
+    # First attempt: the first 8 MiB chunk goes through, then the connection drops.
+    cut = []
+
+    def drop_after_first_chunk(route):
+        if route.request.method == "PATCH" and int(route.request.headers.get("upload-offset", "0")) > 0:
+            cut.append(route.request.headers["upload-offset"])
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/tus/**", drop_after_first_chunk)
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_function("() => document.querySelector('#uploads progress')?.value > 0")
+    deadline = 200
+    while not cut and deadline:
+        page.wait_for_timeout(100)
+        deadline -= 1
+    assert cut, "the upload was never cut"
+    shot(page, "upload-cut")
+    # The page is gone: only the browser's stored upload URL is left. The connection stays
+    # cut until then, so no retry of the first page is still arriving when the second starts.
+    page.reload()
+    page.unroute("**/api/tus/**")
+
+    # Second attempt: the same file picked again resumes where the server stopped.
+    offsets = []
+    page.on("request", lambda r: offsets.append(int(r.headers.get("upload-offset", "-1")))
+            if r.method == "PATCH" and "/api/tus/" in r.url else None)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "/api/tus/" in r.url else None)
+    with page.expect_navigation(timeout=120_000):  # the page reloads when every upload is done
+        page.set_input_files("#pick-files", str(source))
+    assert not posts, "a new upload was started instead of resuming"
+    assert offsets and offsets[0] == 8 * MiB, offsets  # from where the cut left it
+    node = Node.objects.get(owner=user, name="big.bin", trashed_at__isnull=True)
+    assert node.size == 20 * MiB and node.sha256 == expected
+    body = page.request.get(f"/files/{node.uuid}/content?download=1").body()
+    assert hashlib.sha256(body).hexdigest() == expected
+    assert row(page, "big.bin").is_visible()
+    user.refresh_from_db()
+    assert user.storage_reserved == 0
+
+
+def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
+    source = tmp_path / "flaky.bin"
+    source.write_bytes(os.urandom(12 * MiB))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    page = new_page()
+    sign_in(page, user)
+    drops = []
+
+    def drop_once(route):
+        if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0" and not drops:
+            drops.append(route.request.headers["upload-offset"])
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/tus/**", drop_once)
+    with page.expect_navigation(timeout=120_000):  # done: the page shows the new file
+        page.set_input_files("#pick-files", str(source))
+    assert drops == [str(8 * MiB)]
+    node = Node.objects.get(owner=user, name="flaky.bin")
+    assert node.sha256 == expected and node.size == 12 * MiB
+
+
+def test_over_quota_is_explained_and_nothing_is_kept(new_page, user, tmp_path):
+    user.storage_quota = 10_000
+    user.save(update_fields=["storage_quota"])
+    source = tmp_path / "too-big.bin"
+    source.write_bytes(os.urandom(50_000))
+    page = new_page()
+    sign_in(page, user)
+    page.set_input_files("#pick-files", str(source))
+    error = page.locator("#uploads .error")
+    error.wait_for()
+    assert error.inner_text().startswith("Not enough storage left for this file (48.8 KB)")
+    assert not Node.objects.filter(owner=user, name="too-big.bin").exists()
+    user.refresh_from_db()
+    assert user.storage_reserved == 0 and user.storage_used == 0
+
+
+def test_cancel_releases_the_upload(new_page, user, tmp_path):
+    source = tmp_path / "cancel-me.bin"
+    source.write_bytes(os.urandom(12 * MiB))
+    page = new_page()
+    sign_in(page, user)
+    # Every chunk after the first fails, so the upload is still going when Cancel is pressed.
+    page.route("**/api/tus/**", lambda route: route.abort("connectionreset")
+               if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0"
+               else route.continue_())
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_function("() => document.querySelector('#uploads progress')?.value > 0")
+    user.refresh_from_db()
+    assert user.storage_reserved == 12 * MiB  # held for the whole file from the start
+    with page.expect_response(lambda r: r.request.method == "DELETE" and "/api/tus/" in r.url) as terminate:
+        page.get_by_role("button", name="Cancel upload of cancel-me.bin").click()
+    assert terminate.value.status == 204  # a tus termination
+    page.get_by_text("Cancelled", exact=True).wait_for()
+    user.refresh_from_db()
+    assert user.storage_reserved == 0
+    assert not Node.objects.filter(owner=user, name="cancel-me.bin").exists()
+
+
+def test_folder_upload_keeps_its_tree(new_page, user, tmp_path):
+    top = tmp_path / "trip"
+    (top / "day1").mkdir(parents=True)
+    (top / "day2" / "evening").mkdir(parents=True)
+    (top / "notes.txt").write_text("packing list")
+    (top / "day1" / "a.txt").write_text("first day")
+    (top / "day2" / "evening" / "b.txt").write_text("second evening")
+    page = new_page()
+    sign_in(page, user)
+    with page.expect_navigation(timeout=60_000):
+        page.set_input_files("#pick-folder", str(top))
+    trip = Node.objects.get(owner=user, name="trip", kind="folder")
+    day1 = Node.objects.get(parent=trip, name="day1")
+    evening = Node.objects.get(parent__parent=trip, parent__name="day2", name="evening")
+    assert Node.objects.get(parent=trip, name="notes.txt").size == len("packing list")
+    assert Node.objects.get(parent=day1, name="a.txt").size == len("first day")
+    assert Node.objects.get(parent=evening, name="b.txt").size == len("second evening")
+    page.get_by_role("link", name="trip", exact=True).click()
+    page.get_by_role("link", name="day2", exact=True).click()
+    assert page.get_by_role("navigation", name="Breadcrumbs").inner_text().split() == ["My", "files", "trip", "day2"]
+
+
+# --- file actions ------------------------------------------------------------------------
+
+def test_rename_move_trash_restore(new_page, user, shot):
+    put(user, "draft.txt", b"words")
+    tree.folder_create(user=user, parent=tree.home_get(user=user), name="Archive")
+    page = new_page()
+    sign_in(page, user)
+    page.get_by_role("link", name="draft.txt").click()
+    page.fill("#rename", "final.txt")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    assert page.get_by_role("heading", name="final.txt").is_visible()
+    page.select_option("#move-target", label="Archive")
+    page.get_by_role("button", name="Move", exact=True).click()
+    page.get_by_text("Moved.").wait_for()
+    shot(page, "file-desktop")
+    assert "Archive" in page.get_by_role("navigation", name="Breadcrumbs").inner_text()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.wait_for_url(re.compile(r".*/folders/.*"))
+    assert row(page, "final.txt").count() == 0
+    page.get_by_role("link", name="Trash").click()
+    shot(page, "trash-desktop")
+    page.get_by_role("button", name="Restore final.txt").click()
+    page.get_by_text("Restored.").wait_for()
+    page.goto("/")
+    page.get_by_role("link", name="Archive", exact=True).click()
+    assert row(page, "final.txt").is_visible()
+
+
+def _png(color) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
+    home = tree.home_get(user=user)
+    for name in ("Documents", "Photos"):
+        tree.folder_create(user=user, parent=home, name=name)
+    put(user, "sunset.png", _png((230, 120, 40)))
+    put(user, "lake.png", _png((40, 110, 200)))
+    for n in range(3):
+        put(user, f"notes-{n}.txt", b"x" * (n + 1) * 1000)
+    desktop = new_page(DESKTOP)
+    sign_in(desktop, user)
+    desktop.wait_for_function("() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth)")
+    assert desktop.locator("img.thumb").count() == 2  # the preview service's thumbnails
+    shot(desktop, "drive-desktop")
+    dark = new_page(DESKTOP, color_scheme="dark")
+    sign_in(dark, user)
+    assert dark.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(17, 20, 24)"
+    shot(dark, "drive-desktop-dark")
+    page = new_page(PHONE)
+    sign_in(page, user)
+    shot(page, "drive-phone")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
+    page.keyboard.press("Tab")  # the skip link comes first and shows itself
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    for _ in range(30):  # the file picker is reachable by keyboard, with a visible focus
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "pick-files":
+            break
+    assert page.evaluate("() => getComputedStyle(document.querySelector('label[for=pick-files]')).outlineStyle") \
+        == "solid"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    assert chooser.value.is_multiple()
+
+
+def test_image_viewer_shows_the_picture(new_page, user):
+    node = put(user, "sunset.png", _png((230, 120, 40)))
+    page = new_page()
+    sign_in(page, user, next_path=f"/files/{node.uuid}")
+    viewer = page.get_by_role("img", name="sunset.png")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=viewer.element_handle())
+    assert viewer.evaluate("img => img.naturalWidth") == 800
+
+
+# --- sharing ---------------------------------------------------------------------------
+
+def test_password_share_in_a_fresh_context(new_page, user, shot):
+    data = os.urandom(300_000)
+    put(user, "contract.pdf", data)
+    page = new_page()
+    sign_in(page, user)
+    page.get_by_role("link", name="contract.pdf").click()
+    page.fill("#share-password", "s3cret words")
+    page.fill("#max-downloads", "5")
+    page.get_by_role("button", name="Create link").click()
+    page.get_by_text("Link created.").wait_for()
+    url = page.locator("input.share-url").first.input_value()
+    page.wait_for_function("() => document.querySelector('img.qr').complete"
+                           " && document.querySelector('img.qr').naturalWidth > 0")  # the QR code is an image
+    shot(page, "share-dialog-desktop")
+
+    visitor = new_page()  # no cookies: someone the link was sent to
+    visitor.goto(url)
+    assert visitor.locator("#download").count() == 0
+    shot(visitor, "share-password-desktop")
+    visitor.fill("#password", "wrong guess")
+    visitor.get_by_role("button", name="Open").click()
+    assert visitor.get_by_role("alert").inner_text() == "Wrong password."
+    assert visitor.locator("#download").count() == 0
+    visitor.fill("#password", "s3cret words")
+    visitor.get_by_role("button", name="Open").click()
+    visitor.locator("#download").wait_for()
+    shot(visitor, "share-page-desktop")
+    with visitor.expect_download() as download:
+        visitor.click("#download")
+    assert open(download.value.path(), "rb").read() == data
+    assert ShareLink.objects.get(node__name="contract.pdf").download_count == 1
+    for private in (user.username, user.email):
+        assert private not in visitor.content()
+
+
+def test_expired_share_page(new_page, user, shot):
+    link = shares.share_create(user=user, node=put(user, "old.txt", b"old"), expires_in=3600)
+    ShareLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    page = new_page(PHONE)
+    response = page.goto(f"/s/{link.token}")
+    assert response.status == 410
+    assert page.get_by_role("heading", name="This link has expired").is_visible()
+    assert "old.txt" not in page.content()
+    shot(page, "share-expired-phone")
+
+
+# --- safety ------------------------------------------------------------------------------
+
+def test_second_user_never_sees_the_first_users_files(new_page, user, other_user):
+    mine = put(user, "diary.txt", b"dear diary")
+    page = new_page()
+    sign_in(page, other_user)
+    assert page.get_by_text("diary.txt").count() == 0
+    page.goto("/search?q=diary")
+    assert page.get_by_text("diary.txt").count() == 0
+    response = page.goto(f"/files/{mine.uuid}")
+    assert response.status == 404
+    assert page.request.get(f"/files/{mine.uuid}/content").status == 404
+
+
+def test_a_hostile_name_renders_as_text(new_page, user):
+    name = "<img src=x onerror=alert(1)>.txt"
+    node = put(user, name, b"harmless")
+    page = new_page()  # fails on any dialog or script error
+    sign_in(page, user)
+    assert row(page, name).is_visible()
+    assert page.locator("img[src=x]").count() == 0
+    page.get_by_role("link", name=name).click()
+    assert page.get_by_role("heading", name=name).inner_text() == name
+    link = shares.share_create(user=user, node=node)
+    page.goto(f"/s/{link.token}")
+    assert page.get_by_role("heading", name=name).inner_text() == name
+    assert page.locator("img[src=x]").count() == 0

@@ -90,11 +90,7 @@ def authenticate(request) -> tuple[User | None, HttpResponse | None]:
     credentials = basic_credentials(request)
     if credentials is None:
         return None, _challenge()
-    return sign_in(request, *credentials)
-
-
-def sign_in(request, identifier: str, password: str) -> tuple[User | None, HttpResponse | None]:
-    """authenticate() for a name and password sent some other way (a sign-in form)."""
+    identifier, password = credentials
     limit, period = _failure_limit()
     keys = [f"dav:fail:ip:{client_ip(request)}",
             "dav:fail:id:" + hashlib.sha256(identifier.lower().encode()).hexdigest()]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services as accounts
 from dav import auth
 from dav import views as dav_views
+from web.pages import signed_in
 
 from . import selectors, services, webdav
 from .ocs import OcsError, endpoint
@@ -80,21 +81,17 @@ def login_flow_poll(request):
     return JsonResponse({"server": _server(request), "loginName": flow.granted_by.username, "appPassword": secret})
 
 
+@signed_in
 @require_http_methods(["GET", "POST"])
 def login_flow_page(request, login_token):
-    """The page the client opens in a browser: sign in (the WebDAV sign-in: the
-    account password or an app password, with its throttling) and grant."""
+    """The page the client opens in a browser: the web drive's sign-in first (password
+    or WhatsApp code), then the person grants the client access."""
     flow = services.login_flow_by_login_token(login_token)
     if flow is None:
         return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
-    context = {"state": "form", "client_name": flow.client_name, "user_name": request.POST.get("user", "")}
+    context = {"state": "grant", "client_name": flow.client_name, "user_name": request.user.username}
     if request.method == "POST":
-        user, refusal = auth.sign_in(request, request.POST.get("user", "").strip(), request.POST.get("password", ""))
-        if refusal is not None:
-            context["error"] = refusal.content.decode().strip() if refusal.status_code == 429 \
-                else "Wrong name or password."
-            return render(request, "nextcloud/login_flow.html", context, status=refusal.status_code)
-        if not services.login_flow_grant(flow=flow, user=user):
+        if not services.login_flow_grant(flow=flow, user=request.user):
             return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
         context["state"] = "granted"
     return render(request, "nextcloud/login_flow.html", context)

@@ -1,6 +1,6 @@
 """Login Flow v2 as the Nextcloud apps run it: start, open the login page, sign in
-and grant, poll (404 until granted, then the app password exactly once), and a
-client signing itself out with DELETE core/apppassword."""
+(the web drive's sign-in) and grant, poll (404 until granted, then the app password
+exactly once), and a client signing itself out with DELETE core/apppassword."""
 
 import pytest
 
@@ -34,6 +34,18 @@ def _login_page(flow):
     return flow["login"].removeprefix("http://testserver")
 
 
+def _browser(name, password=PASSWORD) -> Client:
+    """A browser signed in to the web drive."""
+    page = Client()
+    signed = page.post("/signin/password", {"identifier": name, "password": password, "next": "/"})
+    assert signed.status_code == 302, signed.content
+    return page
+
+
+def _grant(flow, user):
+    assert _browser(user.username).post(_login_page(flow), {"grant": "1"}).status_code == 200
+
+
 def test_the_whole_flow_gives_a_working_app_password_once(user):
     client = Client()
     flow = _start(client)
@@ -41,10 +53,14 @@ def test_the_whole_flow_gives_a_working_app_password_once(user):
     assert flow["login"].startswith("http://testserver/index.php/login/v2/flow/")
     assert _poll(client, flow).status_code == 404  # nobody granted it yet
 
-    page = Client()
+    first = Client().get(_login_page(flow))  # not signed in: the web drive's sign-in, then back here
+    assert first.status_code == 302 and first["Location"].startswith("/signin?next=")
+    page = _browser(user.email)
     shown = page.get(_login_page(flow))
-    assert shown.status_code == 200 and b"mirall/3.16.0" in shown.content and b'name="password"' in shown.content
-    granted = page.post(_login_page(flow), {"user": user.email, "password": PASSWORD, "grant": "1"})
+    assert shown.status_code == 200 and b"mirall/3.16.0" in shown.content and b"Grant access" in shown.content
+    assert user.username.encode() in shown.content
+    assert _poll(client, flow).status_code == 404  # seen, not granted yet
+    granted = page.post(_login_page(flow), {"grant": "1"})
     assert granted.status_code == 200 and b"Account connected" in granted.content
 
     answer = _poll(client, flow)
@@ -60,21 +76,24 @@ def test_the_whole_flow_gives_a_working_app_password_once(user):
     assert AppPassword.objects.count() == 1
 
 
-def test_a_wrong_password_grants_nothing(user):
+def test_without_signing_in_nothing_is_granted(user):
     client = Client()
     flow = _start(client)
-    refused = Client().post(_login_page(flow), {"user": user.username, "password": "not-it"})
-    assert refused.status_code == 401 and b"Wrong name or password" in refused.content
+    refused = Client().post("/signin/password", {"identifier": user.username, "password": "not-it",
+                                                 "next": _login_page(flow)})
+    assert refused.status_code == 401
+    stranger = Client().post(_login_page(flow), {"grant": "1"})
+    assert stranger.status_code == 302 and stranger["Location"].startswith("/signin?")
     assert _poll(client, flow).status_code == 404 and not AppPassword.objects.exists()
 
 
 def test_unknown_or_expired_tokens(user, settings):
-    client = Client()
+    client, page = Client(), _browser(user.username)
     assert client.post("/index.php/login/v2/poll", {"token": "made-up"}).status_code == 404
-    assert client.get("/index.php/login/v2/flow/made-up").status_code == 404
+    assert page.get("/index.php/login/v2/flow/made-up").status_code == 404
     flow = _start(client)
     LoginFlow.objects.update(created_at=timezone.now() - LOGIN_FLOW_LIFETIME)
-    assert Client().post(_login_page(flow), {"user": user.username, "password": PASSWORD}).status_code == 404
+    assert page.post(_login_page(flow), {"grant": "1"}).status_code == 404
     assert _poll(client, flow).status_code == 404 and not AppPassword.objects.exists()
 
 
@@ -82,9 +101,9 @@ def test_poll_tokens_belong_to_their_flow(user, other_user):
     """Granting one flow never lets another flow's poller collect it."""
     client = Client()
     first, second = _start(client), _start(client)
-    Client().post(_login_page(first), {"user": user.username, "password": PASSWORD})
+    _grant(first, user)
     assert _poll(client, second).status_code == 404
-    Client().post(_login_page(second), {"user": other_user.username, "password": PASSWORD})
+    _grant(second, other_user)
     assert _poll(client, second).json()["loginName"] == other_user.username
     assert _poll(client, first).json()["loginName"] == user.username
 

@@ -1,7 +1,7 @@
 """The nc-py-api library (nobody here wrote it) against a real server (gunicorn, two
 worker processes, the storage of this test run): discovery, the user and quota,
 files with ids, etags, checksums and favorites, public links, and Login Flow v2 with the page
-approved over HTTP as a browser would."""
+approved over HTTP as a browser would (the web drive's sign-in, then the grant)."""
 
 import datetime
 import hashlib
@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import requests
 from nc_py_api import Nextcloud, NextcloudException
 from nc_py_api.files import ShareType
 
@@ -80,24 +81,41 @@ def test_files_ids_etags_checksums_and_favorites(server):
     assert nc.files.listdir("NcPhotos") == []
 
 
-def _grant(login_url: str, login: str, password: str) -> None:
-    """What a person does in the browser: open the page, sign in, grant."""
-    with urllib.request.urlopen(login_url, timeout=60) as page:
-        html = page.read().decode()
-        cookie = re.search(r"csrftoken=([^;]+)", page.headers.get("Set-Cookie", "")).group(1)
-    form = {"csrfmiddlewaretoken": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1),
-            "user": login, "password": password, "grant": "1"}
-    request = urllib.request.Request(login_url, data=urllib.parse.urlencode(form).encode(),
-                                     headers={"Cookie": f"csrftoken={cookie}", "Referer": login_url})
-    with urllib.request.urlopen(request, timeout=60) as granted:
-        assert b"Account connected" in granted.read()
+ACCOUNT_PASSWORD = "not-the-dav-password"  # the test account's (dav/tests/test_clients.py)
+
+
+def _grant(login_url: str, login: str) -> None:
+    """What a person does in the browser: open the page, sign in to the web drive, grant."""
+    browser = requests.Session()
+
+    def call(method, url, **kwargs):
+        answer = browser.request(method, urllib.parse.urljoin(login_url, url), allow_redirects=False, timeout=60,
+                                 **kwargs)
+        for cookie in answer.cookies:  # Secure cookies (production settings) over this plain-HTTP test server
+            browser.cookies.set(cookie.name, cookie.value)
+        return answer
+
+    def csrf(html: str) -> str:
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+    to_sign_in = call("GET", login_url)
+    assert to_sign_in.status_code == 302 and to_sign_in.headers["Location"].startswith("/signin?next=")
+    form = call("GET", to_sign_in.headers["Location"])
+    signed = call("POST", "/signin/password", data={
+        "csrfmiddlewaretoken": csrf(form.text), "identifier": login, "password": ACCOUNT_PASSWORD,
+        "next": urllib.parse.urlparse(login_url).path})
+    assert signed.status_code == 302, signed.text[-2000:]
+    page = call("GET", login_url)
+    assert page.status_code == 200 and "nc-py-api test" in page.text
+    granted = call("POST", login_url, data={"csrfmiddlewaretoken": csrf(page.text), "grant": "1"})
+    assert granted.status_code == 200 and "Account connected" in granted.text
 
 
 def test_login_flow_v2(server):
     nc = Nextcloud(nextcloud_url=server.url.removesuffix("/dav/"))
     flow = nc.loginflow_v2.init(user_agent="nc-py-api test")
     # The person signs in while the client polls (404 until then).
-    threading.Thread(target=lambda: (time.sleep(2), _grant(flow.login, server.login, server.password))).start()
+    threading.Thread(target=lambda: (time.sleep(2), _grant(flow.login, server.login))).start()
     credentials = nc.loginflow_v2.poll(flow.token, timeout=60)
     assert credentials.login_name == "davtester" and credentials.server == server.url.removesuffix("/dav/")
     assert credentials.app_password != server.password

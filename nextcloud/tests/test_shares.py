@@ -125,3 +125,9 @@ def test_share_types_and_permissions_in_propfind(nc, photo, user):
     assert share_types() == {folder: [], folder + "photo.jpg": ["3"]}
     nc.delete(f"{SHARES}/{made['id']}?format=json")
     assert share_types()[folder + "photo.jpg"] == []
+
+
+def test_the_link_url_is_the_share_page(nc, photo):
+    made = _ocs(nc.post(SHARES + "?format=json", {"path": "/Trip/photo.jpg", "shareType": 3}))
+    page = Client().get(made["url"].removeprefix("http://testserver"))
+    assert page.status_code == 200 and b"photo.jpg" in page.content

@@ -32,7 +32,7 @@ def _failure_limit() -> tuple[int, int]:
     return int(count), _DURATIONS[period[0]]
 
 
-def _credentials(request) -> tuple[str, str] | None:
+def basic_credentials(request) -> tuple[str, str] | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
@@ -87,7 +87,7 @@ def _challenge(status: int = 401, message: str = "Sign in with your username and
 
 def authenticate(request) -> tuple[User | None, HttpResponse | None]:
     """(user, None) for good credentials, else (None, the 401 or 429 to send)."""
-    credentials = _credentials(request)
+    credentials = basic_credentials(request)
     if credentials is None:
         return None, _challenge()
     identifier, password = credentials

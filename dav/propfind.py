@@ -19,8 +19,9 @@ from wsgidav.xml_tools import etree
 BATCH = 200  # entries per piece of the answer
 
 
-def propfind(server, environ, start_response):
-    """`server` is WsgiDAV's RequestServer of this request (its If-header checks)."""
+def propfind(server, environ, start_response, render=None):
+    """`server` is WsgiDAV's RequestServer of this request (its If-header checks);
+    `render(resources, mode, names)` writes the multistatus (a dialect's own)."""
     depth = environ.setdefault("HTTP_DEPTH", "infinity")  # RFC 4918: no Depth means infinity
     if depth == "infinity":
         raise DAVError(HTTP_FORBIDDEN, "Depth: infinity is not served; use Depth: 1.",
@@ -35,7 +36,7 @@ def propfind(server, environ, start_response):
     resources = res.get_descendants(depth=depth, add_self=True)
     start_response("207 Multi-Status", [("Content-Type", "application/xml; charset=utf-8"),
                                         ("Date", util.get_rfc1123_time())])
-    return _body(resources, mode, names)
+    return (render or _body)(resources, mode, names)
 
 
 def _parse(environ) -> tuple[str, list[str] | None]:

@@ -21,7 +21,12 @@ MOUNT = "/dav"
 
 @functools.cache
 def dav_app() -> WsgiDAVApp:
-    return WsgiDAVApp({
+    return WsgiDAVApp(dav_config())
+
+
+def dav_config() -> dict:
+    """WsgiDAV's configuration for /dav/ (a dialect served elsewhere starts from it)."""
+    return {
         "mount_path": MOUNT,
         "provider_mapping": {"/": StratusProvider()},
         "lock_storage": locks.DatabaseLockStorage(),
@@ -38,7 +43,7 @@ def dav_app() -> WsgiDAVApp:
         "add_header_MS_Author_Via": True,
         # Django has already decoded PATH_INFO (UTF-8) for the request.
         "hotfixes": {"re_encode_path_info": False, "unquote_path_info": False},
-    })
+    }
 
 
 @csrf_exempt
@@ -46,16 +51,22 @@ def dav(request):
     user, refusal = auth.authenticate(request)
     if refusal is not None:
         return refusal
+    return serve(request, user, dav_app(), MOUNT)
+
+
+def serve(request, user, app: WsgiDAVApp, mount: str, **extra):
+    """A signed-in request handed to a WsgiDAV application: `mount` is the start of
+    the URL path it serves below, `extra` more WSGI environ entries."""
     environ = dict(request.environ)
-    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + MOUNT
-    environ["PATH_INFO"] = environ["PATH_INFO"][len(MOUNT):] or "/"
+    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + mount
+    environ["PATH_INFO"] = environ["PATH_INFO"][len(mount):] or "/"
     environ.setdefault("HTTP_HOST", request.get_host())  # COPY and MOVE compare the Destination's host with it
     length = environ.get("CONTENT_LENGTH")
     if length not in (None, ""):
         # Never read past the body, whatever the server hands over.
         environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], int(length))
     environ.update({"wsgidav.auth.user_name": user.username, "wsgidav.auth.realm": auth.REALM,
-                    "wsgidav.auth.roles": None, "wsgidav.auth.permissions": None, "stratus.user": user})
+                    "wsgidav.auth.roles": None, "wsgidav.auth.permissions": None, "stratus.user": user, **extra})
     started = {}
 
     def start_response(status, headers, exc_info=None):
@@ -63,7 +74,7 @@ def dav(request):
 
     scope = locks.Scope(user)
     with locks.using(scope):
-        body = dav_app()(environ, start_response)
+        body = app(environ, start_response)
         chunks = iter(body)
         first = next(chunks, b"")  # a GET starts its answer when first read
     status = int(started["status"].split(" ", 1)[0])

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "storage_site.dashboards",
     "web",
     "dav",
+    "nextcloud",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("billing.api.urls")),
     path("", include("storage_site.dashboards.urls")),
     path("", include("dav.urls")),
+    path("", include("nextcloud.urls")),
     path("", include("web.urls")),  # share pages and the web drive at /
 ]
 

@@ -1,0 +1,185 @@
+"""What the Nextcloud dialect reads: the server's version and capabilities, a user's
+profile and quota in Nextcloud's shapes."""
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+
+from dav import selectors as dav_selectors
+from files import selectors as files_selectors
+from files.models import FileVersion, ShareLink
+from folders import selectors as folder_selectors
+from folders.models import Node, Star
+from previews.models import PreviewStatus, PreviewType
+
+from .models import FileMtime
+
+# A current Nextcloud major: clients check it to choose what they may use.
+VERSION = (32, 0, 3, 2)
+VERSION_STRING = ".".join(map(str, VERSION[:3]))
+PRODUCT_NAME = "Stratus"
+
+
+def server_status() -> dict:
+    return {"installed": True, "maintenance": False, "needsDbUpgrade": False,
+            "version": ".".join(map(str, VERSION)), "versionstring": VERSION_STRING, "edition": "",
+            "productname": PRODUCT_NAME, "extendedSupport": False}
+
+
+def capabilities() -> dict:
+    """Only what works: a client that reads a capability uses it. Chunked upload and
+    the trash bin and versions over DAV are announced by the slices that build them
+    (see docs/nextcloud.md)."""
+    major, minor, micro, _ = VERSION
+    return {
+        "version": {"major": major, "minor": minor, "micro": micro, "string": VERSION_STRING, "edition": "",
+                    "extendedSupport": False},
+        "capabilities": {
+            "core": {"pollinterval": 60, "webdav-root": "remote.php/webdav"},
+            "files": {"bigfilechunking": False, "undelete": False, "versioning": False},
+            # Public links to files, read-only, with an optional password and expiry date.
+            "files_sharing": {
+                "api_enabled": True, "resharing": False, "group_sharing": False, "sharebymail": {"enabled": False},
+                "user": {"send_mail": False, "expire_date": {"enabled": False}},
+                "public": {"enabled": True, "multiple_links": True, "upload": False, "upload_files_drop": False,
+                           "send_mail": False, "password": {"enforced": False, "askForOptionalPassword": False},
+                           "expire_date": {"enabled": True, "enforced": False}},
+            },
+            "theming": {"name": PRODUCT_NAME, "productName": PRODUCT_NAME},
+        },
+    }
+
+
+def user_quota(user) -> dict:
+    """Nextcloud's quota object from the figures of the storage-stats endpoint:
+    `used` and `free` (= its `available`: quota less used and held), `quota` and
+    `total` its quota."""
+    stats = files_selectors.usage(user)
+    quota = stats["quota"]
+    return {"free": stats["available"], "used": stats["used"], "total": quota, "quota": quota,
+            "relative": round(100 * stats["used"] / quota, 2) if quota else 0}
+
+
+def user_profile(user) -> dict:
+    """`cloud/user` and `cloud/users/{id}`: the id is the username, the one every
+    Nextcloud path names the user by."""
+    name = user.full_name or user.username
+    return {"enabled": user.is_active, "id": user.username, "displayname": name, "display-name": name,
+            "email": user.email or "", "phone": user.phone or "", "address": "", "website": "", "twitter": "",
+            "groups": [], "subadmin": [], "language": "", "locale": "", "backend": "Database",
+            "lastLogin": 0, "quota": user_quota(user),
+            "backend_capabilities": {"setDisplayName": False, "setPassword": False}}
+
+
+# --- the tree, in Nextcloud's properties --------------------------------------------------------
+
+def instance_id() -> str:
+    """Nextcloud's instance id (`oc` and 10 characters), the tail of every `oc:id`."""
+    return "oc" + hashlib.sha256(b"nextcloud-instance\0" + settings.SECRET_KEY.encode()).hexdigest()[:10]
+
+
+def file_id(node_pk: int) -> str:
+    """`oc:id`: the file id zero-padded to 8 digits, then the instance id, as Nextcloud writes it."""
+    return f"{node_pk:08d}{instance_id()}"
+
+
+def _about(node, parent) -> dict:
+    return {"node": node} if node is not None else {"node__parent": parent, "node__trashed_at__isnull": True}
+
+
+def favorites(*, user, node=None, parent=None) -> set[int]:
+    """Which node (`node`, or the entries of `parent`) the user starred: `oc:favorite`,
+    the same flag as a star in the other APIs."""
+    return set(Star.objects.filter(user=user, **_about(node, parent)).values_list("node_id", flat=True))
+
+
+def shared_by_link(*, node=None, parent=None) -> set[int]:
+    """Which file (`node`, or the entries of `parent`) has a live public link (`oc:share-types` 3)."""
+    return set(ShareLink.objects.filter(revoked_at__isnull=True, **_about(node, parent))
+               .values_list("node_id", flat=True))
+
+
+def with_thumbnail(*, node=None, parent=None) -> set[int]:
+    """Which file (`node`, or the entries of `parent`) has a thumbnail ready for its
+    current content (`nc:has-preview`)."""
+    return set(FileVersion.objects.filter(number=F("node__version"), **_about(node, parent),
+                                          blob__previews__preview_type=PreviewType.THUMBNAIL,
+                                          blob__previews__status=PreviewStatus.READY)
+               .values_list("node_id", flat=True))
+
+
+_FOLDER_SIZES = """
+    SELECT f.id, COALESCE(SUM(n.size), 0)
+    FROM folders_node f
+    LEFT JOIN folders_node n ON n.owner_id = f.owner_id AND n.path LIKE f.path || '%%'
+         AND n.kind = 'file' AND n.trashed_at IS NULL
+    WHERE {where}
+    GROUP BY f.id
+"""
+
+
+def folder_sizes(*, folder=None, parent=None) -> dict[int, int]:
+    """{folder id: bytes of the live files below it, at any depth} (`oc:size`) of one
+    folder, or of every live folder in `parent`, in one query."""
+    if folder is not None:
+        where, params = "f.id = %s", [folder.pk]
+    else:
+        where, params = "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_SIZES.format(where=where), params)
+        return {pk: int(size) for pk, size in cursor.fetchall()}
+
+
+def client_mtimes(*, node=None, parent=None) -> dict[int, float]:
+    """{file id: the modification time its client gave} of one file or the entries of
+    `parent`, for content that has not changed since (X-OC-Mtime)."""
+    return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent))
+                .values_list("node_id", "mtime"))
+
+
+def own_file(*, user, file_id: int | None = None, path: str | None = None):
+    """The user's live file by `oc:fileid` or by path below their home; None otherwise
+    (another user's file is exactly a made-up one)."""
+    if path is not None:
+        node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+        return node if node is not None and not node.is_folder else None
+    return Node.objects.for_owner(user).live().files().filter(pk=file_id).first()
+
+
+# --- share links, in the OCS Share API's shape ----------------------------------------------------
+
+def shares_of(*, user, node=None):
+    """The user's live public links (not revoked, their file not in the trash)."""
+    links = ShareLink.objects.for_owner(user).select_related("node").filter(revoked_at__isnull=True,
+                                                                          node__trashed_at__isnull=True)
+    return links.filter(node=node) if node is not None else links
+
+
+def _home_path(node) -> str:
+    """A node's path below its owner's home folder, as Nextcloud names it: /a/b.txt."""
+    return "/" + "/".join([folder.name for folder in folder_selectors.breadcrumbs(node) if not folder.is_root]
+                          + [node.name])
+
+
+def share_data(request, link) -> dict:
+    node, owner = link.node, link.created_by
+    name = owner.full_name or owner.username
+    path = _home_path(node)
+    return {
+        "id": str(link.pk), "share_type": 3, "uid_owner": owner.username, "displayname_owner": name,
+        "uid_file_owner": owner.username, "displayname_file_owner": name, "permissions": 1,
+        "can_edit": True, "can_delete": True, "stime": int(link.created_at.timestamp()), "parent": None,
+        # Nextcloud names the last day a link works, at midnight.
+        "expiration": (link.expires_at - timedelta(seconds=1)).strftime("%Y-%m-%d 00:00:00")
+        if link.expires_at else None,
+        "token": link.token, "note": "", "label": "", "path": path, "item_type": "file",
+        "mimetype": node.mime_type or "application/octet-stream", "item_source": node.pk, "file_source": node.pk,
+        "file_parent": node.parent_id, "file_target": "/" + node.name, "item_size": node.size,
+        "item_mtime": int(node.updated_at.timestamp()), "storage_id": f"home::{owner.username}",
+        "share_with": None, "share_with_displayname": "(Shared link)" if not link.has_password else "",
+        "password": None, "send_password_by_talk": False, "hide_download": 0, "mail_send": 0,
+        "url": request.build_absolute_uri(f"/s/{link.token}"), "attributes": None,
+    }

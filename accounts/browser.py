@@ -7,7 +7,6 @@ other; the cookie carries only the session's id, signed, HttpOnly and SameSite=L
 """
 
 from django.conf import settings
-from django.core import signing
 
 from . import services
 from .models import AuthSession

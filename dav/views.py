@@ -6,7 +6,6 @@ import functools
 from itertools import chain
 from wsgiref.util import is_hop_by_hop
 
-from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt

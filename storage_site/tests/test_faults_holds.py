@@ -5,7 +5,7 @@ nothing is visible, the periodic sweep gives back what the dead request held (it
 hold's lease ran out), usage and reservations are exact, the retry works and the
 storage invariants (`check_invariants --reconcile`) hold.
 
-The server process runs the test's gate (test_faults_crashes._GATE): the first call
+The server process runs the test's gate (storage_site.testing.faults): the first call
 of the function that takes the body's bytes stops there, so the test knows the
 server is inside the upload when it kills it.
 """
@@ -28,7 +28,8 @@ from files.tests import test_chunks_streamvault as sv
 from files.tests import test_tus as tus
 from files.tests.helpers import download, sha, usage
 from storage_site.testing.invariants import assert_storage_invariants, leftovers_clear
-from storage_site.tests.test_faults_crashes import _files_named, _kill, _multipart, gate  # noqa: F401 (fixture)
+from storage_site.testing.faults import process_kill
+from storage_site.tests.test_faults_crashes import _files_named, _multipart, gate  # noqa: F401 (fixture)
 
 MiB = 1024 * 1024
 LEASE = 2  # seconds: QUOTA_HOLD_LEASE_SECONDS of the servers and of the sweep in this process
@@ -213,7 +214,7 @@ def test_server_killed_mid_upload_holds_nothing_after_the_sweep(kind, door, web_
     with connection:
         inside = gate.wait(server)
         assert inside == server.pid if kind == "runserver" else inside != server.pid  # a gunicorn worker
-        _kill(inside)
+        process_kill(inside)
 
     assert _files_named(auth_client, door.name) == []  # nothing visible
     time.sleep(LEASE + 0.5)  # the dead request's lease runs out

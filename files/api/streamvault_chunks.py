@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from folders import services as tree
 from folders.models import NodeKind
 from storage_site.core.api import StreamVaultView
-from storage_site.core.exceptions import NotFound
 from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..models import UploadSource, UploadStatus
@@ -86,9 +85,7 @@ class ChunkInitView(StreamVaultView):
         data = payload.validated_data
         folder = tree.home_get(user=request.user)
         if data.get("folder_token"):
-            folder = tree.node_by_token(data["folder_token"], kind=NodeKind.FOLDER)
-            if folder.owner_id != request.user.pk:
-                raise NotFound("Folder not found.")
+            folder = tree.node_by_token(data["folder_token"], kind=NodeKind.FOLDER, owner=request.user)
         session = engine.session_start(
             user=request.user, folder=folder, name=data["file_name"], source=UploadSource.STREAMVAULT,
             total_parts=data["total_chunks"], expected_size=data.get("file_size"), checksum=data.get("checksum"),

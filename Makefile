@@ -19,8 +19,11 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# nc-py-api brings urllib3-future, whose wheel overwrites urllib3 at every interpreter start
+# (and breaks requests under threads); built from source with URLLIB3_NO_OVERRIDE it keeps
+# to its own package name.
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	URLLIB3_NO_OVERRIDE=1 $(PY) -m pip install --quiet --no-binary urllib3-future -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-stack: requirements.txt deploy/requirements-stack.txt | $(PY)

@@ -137,11 +137,13 @@ class LiveServer:
 @pytest.fixture
 def gunicorn_factory(transactional_db, tmp_path):
     """`start(workers=2, threads=4, env=None, args=None)` starts a gunicorn and waits until
-    it answers; every server is stopped at the end of the test."""
+    it answers; every server is stopped at the end of the test. Its tasks run inside the
+    server (no broker), so what they write (WhatsApp codes) is there when it answers."""
     servers = []
 
-    def start(**kwargs) -> LiveServer:
-        server = LiveServer(tmp_path / f"server{len(servers)}", **kwargs)
+    def start(*, env: dict | None = None, **kwargs) -> LiveServer:
+        server = LiveServer(tmp_path / f"server{len(servers)}", env={"CELERY_BROKER_URL": "", **(env or {})},
+                            **kwargs)
         servers.append(server)
         return server.start()
 

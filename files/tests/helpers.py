@@ -14,6 +14,18 @@ def upload(client, name: str, data: bytes = b"hello", *, folder: str | None = No
     return resp.json()["data"] if expect == 201 else resp.json()
 
 
+def share(client, file_id: str, **options) -> dict:
+    """A share link for a file (POST /api/files/{id}/share); returns `data` of the answer."""
+    resp = client.post(f"/api/files/{file_id}/share", options, format="json")
+    assert resp.status_code == 201, resp.content
+    return resp.json()["data"]
+
+
+def content(resp) -> bytes:
+    """The bytes of an answer, streamed or not."""
+    return b"".join(resp.streaming_content) if resp.streaming else resp.content
+
+
 def mkdir(client, name: str, parent: str | None = None, expect: int = 201) -> dict:
     body = {"name": name}
     if parent:

@@ -9,6 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from files.models import ShareLink
+from files.tests import helpers
+from files.tests.helpers import content, share
 
 pytestmark = pytest.mark.django_db
 
@@ -28,20 +30,7 @@ class AnyText:
 
 
 def upload(client, name="report.pdf", data=DATA, content_type="application/pdf") -> dict:
-    resp = client.post("/api/files/upload", {"file": SimpleUploadedFile(name, data, content_type=content_type)},
-                       format="multipart")
-    assert resp.status_code == 201, resp.content
-    return resp.json()["data"]
-
-
-def share(client, file_id, **options) -> dict:
-    resp = client.post(f"/api/files/{file_id}/share", options, format="json")
-    assert resp.status_code == 201, resp.content
-    return resp.json()["data"]
-
-
-def content(resp) -> bytes:
-    return b"".join(resp.streaming_content) if resp.streaming else resp.content
+    return helpers.upload(client, name, data, content_type=content_type)
 
 
 def assert_error(resp, status: int, code: str):

@@ -76,18 +76,26 @@ class SeaweedFS:
         self.log_path = os.path.join(self.data_dir, "weed.log")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._await_s3({"server": self.process}, timeout, logs=self.log_path)
+        return self
+
+    def _await_s3(self, processes: dict, timeout: float, *, logs: str) -> None:
+        """Wait until the S3 gateway lists buckets; stop everything and raise if one of
+        `processes` exits first or the time runs out."""
         deadline = time.monotonic() + timeout
         s3 = self.client()
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited early; see {self.log_path}")
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"SeaweedFS {name} exited early; see {logs}")
             try:
                 s3.list_buckets()
-                return self
+                return
             except Exception:
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"SeaweedFS did not answer within {timeout}s; see {self.log_path}")
+        raise RuntimeError(f"SeaweedFS did not answer within {timeout}s; see {logs}")
 
     def create_bucket(self, name: str, timeout: float = 30) -> None:
         s3 = self.client()
@@ -173,20 +181,8 @@ class SeaweedFSCluster(SeaweedFS):
         self._spawn("filer", "filer", f"-port={self.filer_port}", f"-master={self.master}",
                     f"-defaultStoreDir={os.path.join(self.data_dir, 'filer')}", "-s3", f"-s3.port={self.s3_port}",
                     "-s3.port.iceberg=0", "-s3.port.lance=0")
-        deadline = time.monotonic() + timeout
-        s3 = self.client()
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"SeaweedFS {name} exited early; see {self.data_dir}/{name}.log")
-            try:
-                s3.list_buckets()
-                return self
-            except Exception:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"SeaweedFS did not answer within {timeout}s; see the logs in {self.data_dir}")
+        self._await_s3(self.processes, timeout, logs=f"the logs in {self.data_dir}")
+        return self
 
     def shell(self, script: str, timeout: float = 120) -> str:
         """Run `weed shell` commands (one per line) against the master; returns the output."""

@@ -5,11 +5,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as BrowserClient
 from django.utils import timezone
 
 from files.models import ShareLink
+from files.tests import helpers
+from files.tests.helpers import content, share
 from web.pages import CSP
 
 pytestmark = pytest.mark.django_db
@@ -19,20 +20,7 @@ HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # what
 
 
 def upload(client, name="report.txt", data=DATA, content_type="text/plain") -> dict:
-    resp = client.post("/api/files/upload", {"file": SimpleUploadedFile(name, data, content_type=content_type)},
-                       format="multipart")
-    assert resp.status_code == 201, resp.content
-    return resp.json()["data"]
-
-
-def share(client, file_id, **options) -> dict:
-    resp = client.post(f"/api/files/{file_id}/share", options, format="json")
-    assert resp.status_code == 201, resp.content
-    return resp.json()["data"]
-
-
-def body(resp) -> bytes:
-    return b"".join(resp.streaming_content) if resp.streaming else resp.content
+    return helpers.upload(client, name, data, content_type=content_type)
 
 
 @pytest.fixture
@@ -57,7 +45,7 @@ def test_share_url_opens_a_page_with_name_size_type_and_download(auth_client, us
     page = resp.content.decode()
     assert "report.txt" in page and "text/plain" in page and "1.8\xa0KB" in page
     assert download_href(resp) == f"/api/public/shares/{link['token']}/download"
-    assert body(browser.get(download_href(resp))) == DATA
+    assert content(browser.get(download_href(resp))) == DATA
     # Nothing of the owner beyond what they shared.
     for private in (user.username, user.email, user.phone, user.full_name):
         assert private not in page
@@ -139,7 +127,7 @@ def test_password_link_asks_first_then_downloads(auth_client, browser):
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == f"/s/{link['token']}"
     page = browser.get(link["url"])
     assert page.status_code == 200
-    assert body(browser.get(download_href(page))) == DATA
+    assert content(browser.get(download_href(page))) == DATA
 
 
 def test_password_form_needs_the_csrf_token(auth_client, browser):

@@ -183,7 +183,7 @@ def _upload(user, folder, path: Path, name: str, trailer: bytes = b"") -> int:
     import io
 
     from files.models import FileVersion
-    from files.services.uploads import file_upload
+    from files.uploads import file_upload
 
     class Stream(io.RawIOBase):  # the file, then a few bytes that make its content unique
         def __init__(self):

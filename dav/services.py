@@ -7,7 +7,7 @@ can be rewired to another pipeline in one place.
 from django.conf import settings
 
 from accounts.quota import Reservation, quota_held
-from files.services import uploads
+from files import uploads
 from files.services.blobs import blob_key_new
 from folders.models import Node
 from storage_site.core import storage

@@ -16,7 +16,8 @@ from .models import (
     UploadSession,
     UploadStatus,
 )
-from .services import shares, upload_sessions
+from . import uploads
+from .services import shares
 
 
 class ReferencedFilter(admin.SimpleListFilter):
@@ -137,7 +138,7 @@ class UploadSessionAdmin(admin.ModelAdmin):
         cancelled = 0
         for session in queryset.exclude(status__in=[UploadStatus.COMPLETE, UploadStatus.FAILED,
                                                     UploadStatus.EXPIRED]):
-            upload_sessions.session_fail(session, "CANCELLED", "Cancelled by an operator.")
+            uploads.session_fail(session, "CANCELLED", "Cancelled by an operator.")
             cancelled += 1
         self.message_user(request, f"{cancelled} upload(s) cancelled.", messages.SUCCESS)
 

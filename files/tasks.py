@@ -2,7 +2,8 @@ from celery import shared_task
 
 from storage_site.core.exceptions import StorageUnavailable
 
-from .services import blobs, nodes, upload_sessions, versions
+from . import uploads
+from .services import blobs, nodes, versions
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
@@ -24,14 +25,14 @@ def blobs_collect_task() -> int:
              retry_backoff=5, retry_backoff_max=300, max_retries=8, time_limit=3600, soft_time_limit=3500)
 def upload_assemble_task(session_id: int) -> None:
     """Build an upload's file; re-run safely after a crash or a storage outage."""
-    upload_sessions.session_assemble(session_id)
+    uploads.session_assemble(session_id)
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def uploads_expire_task() -> int:
-    return upload_sessions.sessions_expire()
+    return uploads.sessions_expire()
 
 
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=550)
 def uploads_resume_task() -> int:
-    return upload_sessions.assemblies_resume()
+    return uploads.assemblies_resume()

@@ -315,7 +315,7 @@ TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 VERSION_KEEP_MAX = env.int("VERSION_KEEP_MAX", default=20)  # per file, 0 = no limit
 VERSION_KEEP_DAYS = env.int("VERSION_KEEP_DAYS", default=0)  # 0 = keep regardless of age
 
-# Chunked uploads (files/services/upload_sessions.py)
+# Chunked uploads (files/uploads/)
 UPLOAD_SESSION_TTL_DAYS = env.int("UPLOAD_SESSION_TTL_DAYS", default=7)  # extended by every part
 UPLOAD_SESSION_MAX_SIZE = env.int("UPLOAD_SESSION_MAX_SIZE", default=5 * 1024**4)  # S3's object limit
 # Uploads up to this size are assembled in the `complete` request; bigger ones by a worker.

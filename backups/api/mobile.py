@@ -125,9 +125,7 @@ class MobileRegisterView(_Anonymous):
                                             app_version=info["appVersion"], name=info["name"]),
             ip_address=client_ip(request), user_agent=user_agent(request))
         device, user = result.device, result.sign_in.user
-        if info["pushToken"] and info["platform"] in ("android", "ios", "web"):
-            notifications.push_register(device=device, token=info["pushToken"], platform=info["platform"],
-                                        preferences={}, quiet_hours=None)
+        notifications.device_push_token_record(device=device, token=info["pushToken"], platform=info["platform"])
         last_backup = device.backup_sessions.filter(status=BackupStatus.COMPLETED).aggregate(
             last=Max("completed_at"))["last"]
         pending = UploadSession.objects.filter(

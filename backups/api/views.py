@@ -12,7 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.permissions import IsAdminRole
 from files.api import megavault
 from files.api.downloads import stream_version
-from files.api.upload_handlers import StorageUploadHandler, body_size_check, form_receive
+from files.uploads.http import StorageUploadHandler, body_size_check, form_receive
 from folders.models import Node
 from storage_site.core.api import (
     PRIMARY_ERRORS,
@@ -84,9 +84,7 @@ class DeviceRegisterView(PrimaryView):
         device, created = device_services.device_register(user=request.user, info=device_services.DeviceInfo(
             device_id=data["deviceId"], platform=data["platform"], model=data["model"],
             os_version=data["osVersion"], app_version=data["appVersion"], name=data["name"]))
-        if data["pushToken"] and data["platform"] in ("android", "ios", "web"):
-            notifications.push_register(device=device, token=data["pushToken"], platform=data["platform"],
-                                        preferences={}, quiet_hours=None)
+        notifications.device_push_token_record(device=device, token=data["pushToken"], platform=data["platform"])
         return ok(render_device(request, device), message="Device registered" if created else "Device updated",
                   status=201 if created else 200)
 

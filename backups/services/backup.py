@@ -20,8 +20,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.quota import quota_held
 from files.models import UploadSession, UploadSource, UploadStatus
-from files.services import upload_sessions as engine
-from files.services.uploads import StoredBytes, file_commit, mime_for
+from files import uploads as engine
+from files.uploads import StoredBytes, file_commit, mime_for
 from folders import services as tree
 from folders.models import Node, NodeKind
 from storage_site.core import storage
@@ -217,12 +217,10 @@ def backup_file_store(*, session: BackupSession, info: FileInfo, stored: StoredB
                                        policy=tree.ConflictPolicy.RENAME, metadata=_metadata(session, info))
                 row = _record(session, info, outcome=Outcome.UPLOADED, size=stored.size, sha256=stored.sha256,
                               node=node)
-    except ApplicationError as exc:
+    except BaseException as exc:
         storage.delete(stored.key)
-        record_failure(session=session, info=info, error=exc)
-        raise
-    except BaseException:
-        storage.delete(stored.key)
+        if isinstance(exc, ApplicationError):
+            record_failure(session=session, info=info, error=exc)
         raise
     _activity(session)
     return row

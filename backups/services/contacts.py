@@ -14,7 +14,7 @@ from django.db import transaction
 
 from accounts.quota import quota_held
 from files.models import FileVersion
-from files.services.uploads import bytes_store, file_commit
+from files.uploads import bytes_store, file_commit
 from folders import services as tree
 from folders.models import Node
 from storage_site.core.exceptions import ApplicationError, FileTooLarge, NotFound

@@ -56,6 +56,18 @@ def push_register(*, device: Device, token: str, platform: str, preferences: dic
     return registration
 
 
+# The platforms a push service reaches; a device registered from anything else gets none.
+PUSH_PLATFORMS = ("android", "ios", "web")
+
+
+def device_push_token_record(*, device: Device, token: str, platform: str) -> PushRegistration | None:
+    """A device registration (or a mobile sign-up) may bring the app's push token: it is
+    registered with the default preferences when the device's platform can receive pushes."""
+    if not token or platform not in PUSH_PLATFORMS:
+        return None
+    return push_register(device=device, token=token, platform=platform, preferences={}, quiet_hours=None)
+
+
 def quiet_until(registration: PushRegistration, now: datetime) -> datetime | None:
     """When the registration's quiet hours end, if `now` is inside them."""
     start, end = registration.quiet_start, registration.quiet_end

@@ -15,7 +15,7 @@ from storage_site.core.api import ErrorEnvelopeSerializer, PrimaryView, envelope
 from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..services import bulk_uploads
-from .upload_handlers import file_received, form_receive
+from ..uploads.http import file_received, form_receive
 from .views import ERRORS as FILE_ERRORS
 from .views import too_large_message
 

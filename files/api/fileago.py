@@ -24,7 +24,7 @@ from storage_site.core.fields import int_schema
 
 from ..services import fileago, upload_tokens, versions
 from . import downloads
-from .upload_handlers import body_size_check
+from ..uploads.http import body_size_check
 
 ERROR = inline_serializer("FileAgoNodeError", fields={"status": serializers.CharField(),
                                                       "msg": serializers.CharField()})

@@ -1,7 +1,7 @@
 """MegaVault background upload: init, chunk, progress,
 complete, plus the status of one upload and of a whole upload session, so a phone
 can always ask what the server holds. A thin door onto the upload engine
-(`services/upload_sessions.py`); the rules of this door are in
+(`files/uploads/`); the rules of this door are in
 `services/megavault_uploads.py`. Chunks are indexed from 0 here (the engine counts
 parts from 1) and answers use the primary `{"success": true, "data": ...}` envelope."""
 
@@ -22,8 +22,8 @@ from storage_site.core.fields import INT32_MAX, IntegerField, int_schema
 
 from ..models import UploadStatus
 from ..services import megavault_uploads as mv
-from ..services import upload_sessions as engine
-from .upload_handlers import PartUploadHandler, body_size_check, body_stream, form_receive, raw_body_length
+from .. import uploads as engine
+from ..uploads.http import PartUploadHandler, body_size_check, body_stream, form_receive, raw_body_length
 
 ERRORS = {**PRIMARY_ERRORS, 409: ErrorEnvelopeSerializer, 410: ErrorEnvelopeSerializer,
           413: ErrorEnvelopeSerializer, 503: ErrorEnvelopeSerializer}

@@ -17,7 +17,7 @@ from storage_site.core.exceptions import ApplicationError
 from storage_site.core.fields import INT32_MAX, IntegerField, int_schema
 
 from ..models import SyncResolution
-from ..services import upload_sessions as engine
+from .. import uploads as engine
 from ..services.sync import changes, conflicts, cursor, delta, queue
 from ..services.sync.entries import checksum, node_entries
 from .megavault import MVInitFileAnswerSerializer, init_file_answer

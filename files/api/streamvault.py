@@ -21,7 +21,8 @@ from storage_site.core.api import StreamVaultView
 from storage_site.core.exceptions import NotFound
 from storage_site.core.fields import IntegerField
 
-from ..services import qr, uploads, versions
+from .. import uploads
+from ..services import qr, versions
 from . import downloads
 
 SV_ERROR = inline_serializer("SVFileError", fields={"message": serializers.CharField(),

@@ -1,6 +1,6 @@
 """StreamVault chunk upload: chunk_init, chunk_upload, chunk_complete,
 plus chunk_status so a client can always ask what the server holds. A thin door
-onto the upload engine (`services/upload_sessions.py`)."""
+onto the upload engine (`files/uploads/`)."""
 
 from django.conf import settings
 from django.urls import path
@@ -15,9 +15,9 @@ from storage_site.core.api import StreamVaultView
 from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..models import UploadSource, UploadStatus
-from ..services import upload_sessions as engine
+from .. import uploads as engine
 from .streamvault import ERRORS, MESSAGE
-from .upload_handlers import PartUploadHandler, body_size_check, form_receive
+from ..uploads.http import PartUploadHandler, body_size_check, form_receive
 
 CHUNK_ERRORS = {**ERRORS, 410: ERRORS[404]}
 

@@ -1,7 +1,7 @@
 """tus 1.0.0 resumable uploads at /api/tus/ (https://tus.io/protocols/resumable-upload):
 core, creation, creation-with-upload, termination, checksum and expiration.
 
-A thin door onto the upload engine (`services/upload_sessions.py`): a tus upload is
+A thin door onto the upload engine (`files/uploads/`): a tus upload is
 one engine session of declared size (quota held from the start), and every PATCH
 body is its next part, recorded at its offset. The offset is the sum of the parts,
 so a body cut short keeps the bytes that arrived and the client resumes from there
@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from accounts.authentication import BrowserSessionAuthentication, SessionJWTAuthentication
@@ -34,8 +36,8 @@ from storage_site.core.exceptions import ApplicationError
 from storage_site.core.fields import INT64_MAX, int_schema
 
 from ..models import UploadSession, UploadSource, UploadStatus
-from ..services import upload_sessions as engine
-from .upload_handlers import raw_body_length
+from .. import uploads as engine
+from ..uploads.http import raw_body_length
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
@@ -158,7 +160,8 @@ def _store_part(request, session: UploadSession, *, number: int, offset: int, le
     """Receive the body into part `number`; returns the bytes kept."""
     stream = request.stream if length else io.BytesIO()  # never request.data: DRF must not parse it
     reader = _HashingReader(stream, checksum[0]) if checksum else stream
-    received = engine.part_receive(reader, length=length, spool_max=0, keep_partial=True)
+    received = engine.part_receive(reader, length=length, spool_max=0, keep_partial=True, session=session,
+                                   number=number)
     if checksum and (received.size != length or reader.hash.digest() != checksum[1]):
         received.discard()  # a body cut short cannot match its checksum either
         raise ChecksumMismatch()
@@ -189,10 +192,24 @@ BINARY_BODY = {OFFSET_STREAM: OpenApiTypes.BINARY}
 SPEC = "https://tus.io/protocols/resumable-upload"
 
 
+class _JsonWhateverAccepted(BaseContentNegotiation):
+    """tus answers carry headers, and errors the JSON envelope, whatever the client's
+    `Accept` says: a browser's `text/html` gets no HTML page (DRF's browsable page
+    cannot describe raw-body endpoints)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class TusView(PrimaryView):
     """Every tus answer names the protocol version; every request but OPTIONS must."""
 
     parser_classes = []  # bodies are raw bytes the views stream themselves
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonWhateverAccepted
     authentication_classes = [SessionJWTAuthentication, BrowserSessionAuthentication]
 
     def initial(self, request, *args, **kwargs):

@@ -14,7 +14,7 @@ streamvault_routes = streamvault_chunks.urls + streamvault.urls
 # FileAgo nodes and their single-use upload links.
 fileago_routes = fileago.urls
 
-# Chunked-upload front doors onto the upload engine (services/upload_sessions.py).
+# Chunked-upload front doors onto the upload engine (files/uploads/).
 chunked_routes = megavault.urls + bulk.urls + tus.urls
 
 # MegaVault delta sync, conflicts and the offline queue.

@@ -36,9 +36,9 @@ from storage_site.core.api import (
 from storage_site.core.exceptions import ApplicationError
 from storage_site.core.pagination import CappedPagination, KeyedPagination
 
-from .. import selectors
+from .. import selectors, uploads
 from ..models import FileVersion, ShareLink
-from ..services import nodes, shares, uploads, versions
+from ..services import nodes, shares, versions
 from . import downloads
 from .serializers import (
     ShareCreateSerializer,
@@ -47,7 +47,7 @@ from .serializers import (
     UploadSerializer,
     VersionSerializer,
 )
-from .upload_handlers import file_received
+from ..uploads.http import file_received
 
 FILE = envelope("FileResponse", NodeSerializer())
 ERRORS = {**PRIMARY_ERRORS, 403: ErrorEnvelopeSerializer, 409: ErrorEnvelopeSerializer,

@@ -2,7 +2,7 @@
 per file, with progress while it runs and a summary at the end.
 
 A bulk upload is an `UploadBatch`. Each file is an engine session of one part
-(`upload_sessions.py`), so its outcome is recorded where progress and the summary
+(`files/uploads/`), so its outcome is recorded where progress and the summary
 read it: a complete session is a created file, a failed one says why. A file refused
 before it could become a session (a bad path, no room) is recorded as a failed
 session too, so the summary lists every file the client sent.
@@ -23,8 +23,8 @@ from storage_site.core import storage
 from storage_site.core.exceptions import ApplicationError, InvalidName, NotFound, QuotaExceeded
 
 from ..models import UploadBatch, UploadSession, UploadSource, UploadStatus
-from . import upload_sessions as engine
-from .uploads import StoredBytes
+from .. import uploads as engine
+from ..uploads import StoredBytes
 
 # `local_id` keeps the client's relative path, so the summary can name every file.
 MAX_PATH_LENGTH = UploadSession._meta.get_field("local_id").max_length

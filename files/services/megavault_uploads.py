@@ -1,5 +1,5 @@
 """MegaVault background upload: a batch of files, each an upload session
-of the engine (`upload_sessions`). The rules this door adds to the engine:
+of the engine (`files.uploads`). The rules this door adds to the engine:
 
 - a batch starts all or nothing: every file's quota is held, or none is;
 - chunks of a direct session go to S3 through presigned URLs, never through us;
@@ -20,8 +20,8 @@ from folders import services as tree
 from storage_site.core.exceptions import ApplicationError, NotFound, QuotaExceeded
 
 from ..models import UploadBatch, UploadSession, UploadSource, UploadStatus
-from . import upload_sessions as engine
-from .upload_sessions import UploadError
+from .. import uploads as engine
+from ..uploads import UploadError
 
 KiB, MiB = 1024, 1024 * 1024
 CHUNK_SIZE_DEFAULT = 5 * MiB

@@ -210,7 +210,7 @@ def test_complete_ends_a_file_a_crashed_request_left_half_way(auth_client, user)
     """A request that died between storing a file's part and making it a file leaves an
     open session holding quota; completing the batch ends it and releases the quota."""
     from files.models import UploadBatch, UploadSource
-    from files.services import upload_sessions as engine
+    from files import uploads as engine
     from folders.services import home_get
 
     upload_id = start(auth_client)["uploadId"]

@@ -55,15 +55,45 @@ def test_a_bulk_file_into_a_missing_batch_is_404_and_keeps_nothing(auth_client, 
 MiB = 1024 * 1024
 
 
-@pytest.mark.parametrize("order, reads", [([1, 2, 3], 0), ([2, 1, 3], 1)], ids=["in-order", "out-of-order"])
-def test_chunks_in_order_are_hashed_as_they_arrive_and_complete_reads_nothing_back(order, reads, auth_client, user,
-                                                                                    settings, monkeypatch):
-    """StreamVault chunks on S3: those that arrive in order are added to the whole-file
-    SHA-256 as they are recorded, so `complete` does not read the file back; chunks out
-    of order fall back to the verification read. Either way the file is the bytes sent."""
+def _bytes_read_back(monkeypatch):
+    """Counts the bytes the upload pipeline reads back from storage to assemble and
+    verify a file (not what other readers, such as previews, read of it)."""
+    from files.uploads import assembly
+    from storage_site.core import storage
+
+    counted = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(storage, name)
+
+        def read_range(self, key, start=0, end=None):
+            for data in storage.read_range(key, start, end):
+                counted.append(len(data))
+                yield data
+
+        def object_sha256(self, key):
+            size, sha256 = storage.object_sha256(key)
+            counted.append(size)
+            return size, sha256
+
+    monkeypatch.setattr(assembly, "storage", Counting())
+    return counted
+
+
+@pytest.mark.parametrize("order, lose_kept, read", [
+    ([1, 2, 3], False, 0), ([2, 1, 3], False, 0), ([3, 2, 1], False, 0), ([1, 3, 2], False, 0),
+    ([2, 1, 3], True, 5 * MiB + 10)], ids=["in-order", "2-1-3", "3-2-1", "1-3-2", "kept-part-lost"])
+def test_chunks_are_hashed_as_the_gaps_fill_and_complete_reads_back_only_what_is_not_covered(
+        order, lose_kept, read, auth_client, user, settings, monkeypatch):
+    """StreamVault chunks on S3 (several in flight): a chunk that arrives before the one
+    before it is kept until the gap fills, then hashed, so `complete` reads nothing back.
+    A kept chunk that is gone (kept on another machine, swept) makes `complete` read from
+    where the hash stopped, not the whole file. Either way the file is the bytes sent."""
     if settings.STORAGE_BACKEND != "s3":
         pytest.skip("S3 multipart uploads need STORAGE_BACKEND=s3")
-    from storage_site.core import storage
+    import shutil
+    from pathlib import Path
 
     from .helpers import download, sha
     from .test_chunks_streamvault import complete, init, send
@@ -71,19 +101,39 @@ def test_chunks_in_order_are_hashed_as_they_arrive_and_complete_reads_nothing_ba
     chunks = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(10)]
     upload_id = init(auth_client, total=3)["upload_id"]
     for number in order:
+        if lose_kept and number == 1:
+            shutil.rmtree(Path(settings.FILE_UPLOAD_TEMP_DIR) / "kept-parts", ignore_errors=True)
         send(auth_client, upload_id, number, chunks[number - 1])
-    original, read_back = storage.object_sha256, []
-
-    def counted(key):
-        read_back.append(key)
-        return original(key)
-
-    monkeypatch.setattr(storage, "object_sha256", counted)
+    read_back = _bytes_read_back(monkeypatch)
     done = complete(auth_client, upload_id)
-    assert len(read_back) == reads
+    assert sum(read_back) == read
+    monkeypatch.undo()
     data = b"".join(chunks)
     [listed] = [item for item in auth_client.get("/api/search", {"q": "example"}).json()["data"]["items"]
                 if item["name"] == "example.mp4"]
     assert done["file_id"] and listed["sha256"] == sha(data)
     assert download(auth_client, listed["id"]) == data
+    assert_storage_invariants(files_ok=[(user, listed["id"], sha(data))], users=[user], rehash=-1)
+    assert not list((Path(settings.FILE_UPLOAD_TEMP_DIR) / "kept-parts").glob("*/*"))  # nothing left kept
+
+
+def test_tus_bodies_are_hashed_as_they_stream_and_completion_reads_nothing_back(auth_client, user, settings,
+                                                                               monkeypatch):
+    """tus PATCHes arrive in order: each body continues the whole-file SHA-256 while it
+    streams, so the last PATCH completes the file without reading any of it back."""
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("S3 joins parts without reading them only with STORAGE_BACKEND=s3")
+    from .helpers import download, sha
+    from .test_tus import create, file_named, patch
+
+    data = os.urandom(11 * MiB + 3)
+    url = create(auth_client, len(data), metadata={"filename": "tus.bin"})
+    patch(auth_client, url, data[:5 * MiB], 0)
+    patch(auth_client, url, data[5 * MiB:10 * MiB], 5 * MiB)
+    read_back = _bytes_read_back(monkeypatch)
+    patch(auth_client, url, data[10 * MiB:], 10 * MiB)
+    assert sum(read_back) == 0
+    monkeypatch.undo()
+    listed = file_named(auth_client, "tus.bin")
+    assert listed["sha256"] == sha(data) and download(auth_client, listed["id"]) == data
     assert_storage_invariants(files_ok=[(user, listed["id"], sha(data))], users=[user], rehash=-1)

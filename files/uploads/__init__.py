@@ -9,12 +9,28 @@ and answer shapes. docs/uploads.md describes it.
   the file built from them and committed like any other).
 - `http`: the adapter the doors read their requests through.
 
-A new door that has a request body as a stream stores it with `file_receive`.
+A new door that has a request body as a stream stores it with `file_receive`; the
+names below are the package's public interface (other apps import them from here).
 """
 
 from folders import services as tree
 
-from .commit import file_upload, version_upload
+from .assembly import assemblies_resume, ranges, session_assemble, session_complete
+from .commit import file_commit, file_upload, stored_upload_commit, version_upload
+from .intake import StoredBytes, bytes_store, category_for, mime_for, target_check
+from .parts import ReceivedPart, part_accept, part_receive, part_urls, parts_sync
+from .sessions import (
+    MAX_PARTS, UploadError, checksum_parse, session_abandon, session_cancel, session_error, session_fail, session_get,
+    session_start, session_state, sessions_expire,
+)
+
+__all__ = [
+    "MAX_PARTS", "ReceivedPart", "StoredBytes", "UploadError", "assemblies_resume", "bytes_store", "category_for",
+    "checksum_parse", "file_commit", "file_receive", "file_upload", "mime_for", "part_accept", "part_receive",
+    "part_urls", "parts_sync", "ranges", "session_abandon", "session_assemble", "session_cancel",
+    "session_complete", "session_error", "session_fail", "session_get", "session_start", "session_state",
+    "sessions_expire", "stored_upload_commit", "target_check", "version_upload",
+]
 
 
 def file_receive(*, user, folder=None, name: str = "", stream, size: int, content_type: str | None = None,

@@ -25,7 +25,8 @@ from ..models import UploadPart, UploadSession, UploadStatus
 from ..services.blobs import blob_key_new
 from .commit import file_commit
 from .intake import StoredBytes, mime_for, target_check
-from .parts import file_hash_of, part_size_check, parts_sync
+from .hashing import file_hash_of, hashed_prefix, kept_drop
+from .parts import part_size_check, parts_sync
 from .sessions import UploadError, checksum_parse, keys_delete, part_conflict, parts_missing, session_ensure_open, \
     session_fail
 
@@ -218,6 +219,7 @@ def _commit(session: UploadSession, assembled: _Assembled) -> None:
         keys = [key for key in locked.parts.exclude(storage_key="").values_list("storage_key", flat=True)
                 if key != assembled.adopted_key]
         transaction.on_commit(lambda: keys_delete(keys))
+        transaction.on_commit(lambda: kept_drop(locked))
 
 
 
@@ -259,8 +261,22 @@ def _assemble_multipart(session: UploadSession, parts: list[UploadPart]) -> _Ass
         # Every part was hashed as it arrived, in order, and S3 joined exactly those parts
         # (their ETags): nothing to read back.
         return _Assembled(StoredBytes(session.storage_key, total, sha256))
-    size, sha256 = storage.object_sha256(session.storage_key)  # the one read: verify before it is visible
-    return _Assembled(StoredBytes(session.storage_key, size, sha256))
+    return _Assembled(StoredBytes(session.storage_key, *_read_back(session, parts)))
+
+
+def _read_back(session: UploadSession, parts: list[UploadPart]) -> tuple[int, str]:
+    """The one read that verifies a joined file before it is visible: from where the
+    running hash stopped (its saved state carried on), else the whole object. One GET
+    stream, hashed by OpenSSL as it arrives."""
+    prefix = hashed_prefix(session, parts)
+    if prefix is None or session.hashed_parts == len(parts):
+        return storage.object_sha256(session.storage_key)
+    covered, running = prefix
+    size = covered
+    for data in storage.read_range(session.storage_key, covered):
+        running.update(data)
+        size += len(data)
+    return size, running.hexdigest()
 
 
 def _assemble_concatenated(parts: list[UploadPart]) -> _Assembled:

@@ -22,7 +22,7 @@ from storage_site.core import storage
 
 from ..models import UploadPart, UploadSession, UploadStatus
 from ..services.blobs import blob_key_new
-from . import digest
+from . import digest, hashing
 from .intake import StoredBytes
 from .sessions import MAX_PARTS, UploadError, part_conflict, session_ensure_open, session_ttl
 
@@ -44,6 +44,9 @@ class ReceivedPart:
     sha256: str
     spooled: BinaryIO | None = None
     stored: StoredBytes | None = None
+    # The session's whole-file hash carried on through these bytes, from `running_base` parts.
+    running: digest.ResumableSha256 | None = None
+    running_base: int | None = None
 
     def release(self) -> None:
         """Drop the spooled copy (its bytes are stored elsewhere now, or unwanted)."""
@@ -63,15 +66,19 @@ class PartSpool:
     `abort`). Spools up to `spool_max` bytes to a temporary file, then streams to a
     fresh object; spool_max 0 streams from the first byte (local storage, tus)."""
 
-    def __init__(self, *, spool_max: int):
+    def __init__(self, *, spool_max: int, running: digest.ResumableSha256 | None = None,
+                 running_base: int | None = None):
         self.spool_max = spool_max
         self.size = 0
+        self.running, self.running_base = running, running_base
         self._file: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
         self._writer = None if spool_max else storage.open_writer(blob_key_new())
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
+        if self.running is not None:
+            self.running.update(data)
         if self._writer is None and self.size > self.spool_max:
             self._writer = storage.open_writer(blob_key_new())  # hashes everything itself
             if self._file is not None:
@@ -92,9 +99,11 @@ class PartSpool:
         if self._writer is None:
             if self._file is not None:
                 self._file.seek(0)
-            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), spooled=self._file)
+            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), spooled=self._file,
+                                running=self.running, running_base=self.running_base)
         size, sha256 = self._writer.close()
-        return ReceivedPart(size=size, sha256=sha256, stored=StoredBytes(self._writer.key, size, sha256))
+        return ReceivedPart(size=size, sha256=sha256, stored=StoredBytes(self._writer.key, size, sha256),
+                            running=self.running, running_base=self.running_base)
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -108,10 +117,15 @@ def part_spool_max() -> int:
     return PART_SPOOL_MAX if storage.is_s3() else 0
 
 
-def part_receive(stream, *, length: int, spool_max: int | None = None, keep_partial: bool = False) -> ReceivedPart:
+def part_receive(stream, *, length: int, spool_max: int | None = None, keep_partial: bool = False,
+                 session: UploadSession | None = None, number: int | None = None) -> ReceivedPart:
     """Read a raw request body of `length` bytes into a part. A body that ends early
-    is an error, unless `keep_partial` (tus keeps what arrived)."""
-    spool = PartSpool(spool_max=part_spool_max() if spool_max is None else spool_max)
+    is an error, unless `keep_partial` (tus keeps what arrived). Given the `session`
+    and the part's `number`, the session's whole-file hash goes on while the body
+    streams, when every part before it is hashed (a tus body)."""
+    running = hashing.running_for(session, number) if session is not None and number else None
+    spool = PartSpool(spool_max=part_spool_max() if spool_max is None else spool_max, running=running,
+                      running_base=number - 1 if running is not None else None)
     try:
         remaining = length
         while remaining > 0:
@@ -194,6 +208,7 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
         else:
             placed_key = blob_key_new()
             storage.put_bytes(placed_key, received.spooled or b"")
+        hashing.part_keep(session, number, received)  # out of order: kept until the gap before it fills
         try:  # the spooled copy stays until the part is recorded: it may be hashed into the file's SHA-256
             part = _part_record(session=session, number=number, received=received, key=placed_key, etag=etag,
                                 offset=offset, holds=holds)
@@ -246,35 +261,13 @@ def _part_record(*, session, number, received, key, etag, offset, holds=()) -> U
                                      code="CHUNK_CONFLICT") from None
             raise _Duplicate(existing) from None
         changes = {"expires_at": timezone.now() + session_ttl(), "updated_at": timezone.now()}
-        changes.update(_file_hash_extend(locked, number, received))
+        changes.update(hashing.hash_extend(locked, number, received))
         if locked.expected_size is None:
             changes["reserved"] = F("reserved") + received.size
             for hold, size in holds:  # the bytes were the request's; now they are the session's
                 hold.hand_over(size)
         UploadSession.objects.filter(pk=locked.pk).update(**changes)
     return part
-
-
-def _file_hash_extend(session: UploadSession, number: int, received: ReceivedPart) -> dict:
-    """The next part in order, still spooled here: add it to the whole-file SHA-256 (under
-    the session's lock, so parts recorded at once take their turns). Any other part (out
-    of order, streamed to an object of its own, sent straight to S3) stops the running
-    hash; `complete` then verifies by reading the file back."""
-    if received.spooled is None or session.direct or session.hashed_parts != number - 1 or not digest.available():
-        return {}
-    running = digest.ResumableSha256(bytes(session.sha256_state))
-    received.spooled.seek(0)
-    while data := received.spooled.read(storage.CHUNK_SIZE):
-        running.update(data)
-    return {"hashed_parts": number, "sha256_state": running.state()}
-
-
-def file_hash_of(session: UploadSession, parts: list[UploadPart]) -> str:
-    """The whole file's SHA-256 when every part was hashed as it arrived, else ''."""
-    in_order = [part.number for part in parts] == list(range(1, len(parts) + 1))
-    if session.direct or not parts or session.hashed_parts != len(parts) or not in_order:
-        return ""
-    return digest.ResumableSha256(bytes(session.sha256_state)).hexdigest()
 
 
 def _learn_chunk_size(session: UploadSession, number: int, size: int) -> None:

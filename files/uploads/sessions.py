@@ -27,6 +27,7 @@ from storage_site.core.exceptions import ApplicationError, NotFound
 from .. import signals
 from ..models import UploadSession, UploadStatus
 from ..services.blobs import blob_key_new
+from .hashing import kept_drop, kept_sweep
 from .intake import mime_for, target_check
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def session_fail(session: UploadSession, code: str, message: str, *, status: str
 
         def cleanup():
             keys_delete(keys)
+            kept_drop(locked)
             if multipart:
                 storage.multipart_abort(*multipart)
         transaction.on_commit(cleanup)
@@ -235,4 +237,5 @@ def sessions_expire(*, limit: int = 1000) -> int:
         session_fail(session, "UPLOAD_EXPIRED", "The upload session expired before it was completed.",
                      status=UploadStatus.EXPIRED)
         expired += 1
+    kept_sweep()
     return expired

@@ -129,7 +129,7 @@ class Door:
     """One way in: what it prepares through the API, the request the server dies in, and
     the check that the retry made the file."""
 
-    gate = "files.api.upload_handlers:StorageUploadHandler.receive_data_chunk"
+    gate = "files.uploads.http:StorageUploadHandler.receive_data_chunk"
     name = "clip.bin"
 
     def __init__(self, client):
@@ -166,7 +166,7 @@ class Bulk(Door):
 
 
 class Chunk(Door):
-    gate = "files.api.upload_handlers:PartUploadHandler.receive_data_chunk"
+    gate = "files.uploads.http:PartUploadHandler.receive_data_chunk"
     name = "example.mp4"
 
     def prepare(self):
@@ -185,7 +185,7 @@ class Chunk(Door):
 
 
 class Tus(Door):
-    gate = "files.services.upload_sessions:PartSpool.write"
+    gate = "files.uploads.parts:PartSpool.write"
     name = "movie.mov"
 
     def prepare(self):
@@ -266,7 +266,7 @@ def test_a_tus_upload_whose_creation_failed_with_503_holds_nothing(auth_client, 
     from django.db import OperationalError
 
     from files.models import UploadSession, UploadStatus
-    from files.services import upload_sessions
+    from files import uploads
 
     leftovers_clear()
     before = usage(auth_client)
@@ -275,7 +275,7 @@ def test_a_tus_upload_whose_creation_failed_with_503_holds_nothing(auth_client, 
         kwargs["received"].discard()
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(upload_sessions, "part_accept", database_busy)
+    monkeypatch.setattr(uploads, "part_accept", database_busy)
     data = os.urandom(1000)
     resp = tus.create(auth_client, len(data) * 2, metadata={"filename": "half.bin"}, body=data, expect=503)
     assert "Location" not in resp

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.tests.factories import PASSWORD
 from files.models import ShareLink
 from files.services import shares
-from files.services.uploads import file_upload
+from files.uploads import file_upload
 from folders import services as tree
 from folders.models import Node
 

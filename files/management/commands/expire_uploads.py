@@ -8,7 +8,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from files.models import UploadSession, UploadStatus
-from files.services import upload_sessions
+from files import uploads
 
 BATCH = 100
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         expired = 0
         with tqdm(total=count, unit="upload", file=sys.stderr, disable=None if verbosity else True) as bar:
             while True:
-                done = upload_sessions.sessions_expire(limit=BATCH)  # the periodic task's own service
+                done = uploads.sessions_expire(limit=BATCH)  # the periodic task's own service
                 expired += done
                 bar.update(done)
                 if done < BATCH:

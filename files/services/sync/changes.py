@@ -31,7 +31,7 @@ from storage_site.core.exceptions import ApplicationError, NameConflict, NotFoun
 
 from ...models import SyncConflict, SyncConflictStatus, SyncUpload, UploadSession, UploadSource, UploadStatus
 from .. import megavault_uploads as mv
-from .. import upload_sessions as engine
+from ... import uploads as engine
 
 ACTIONS = ("upload", "update", "rename", "move", "delete", "mkdir")
 CONTENT_ACTIONS = ("upload", "update")

@@ -18,7 +18,7 @@ from folders.models import Node
 from storage_site.core.exceptions import ApplicationError
 
 from ...models import SyncConflict, SyncOperation, UploadSession, UploadStatus
-from .. import upload_sessions as engine
+from ... import uploads as engine
 from . import changes
 from .changes import LocalChange, Outcome, SyncChangeError, SyncContext, path_split
 

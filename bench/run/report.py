@@ -212,6 +212,11 @@ def _chunked_rows(ch: dict, add, verdict) -> None:
             row["median_s"], bound, f"{row['ratio']:.2f}× {verdict(passed)}", f"{kind}_upload_s", passed)
         add(f"  init / parts / complete → visible (s; assembled by the {' and the '.join(row['assembled_by'])})",
             f"{row['median_init_s']} / {row['median_chunks_s']} / {row['median_complete_s']}", "diagnostic")
+        if kind == "direct":
+            per_gib = round(row["median_complete_s"] * 1024 / mib, 3)
+            passed = per_gib <= TARGETS["direct_complete_s_per_gib"]
+            add("  complete → visible per GiB (s; the verification read and the commit)", per_gib,
+                f"≤ {TARGETS['direct_complete_s_per_gib']}", verdict(passed), "direct_complete_s_per_gib", passed)
         add("  one part request p50: whole / after its last byte (ms)",
             f"{row['part_ms_p50']} / {row['part_after_body_ms_p50']}", "diagnostic")
         if row.get("median_task_run_s") is not None:

@@ -74,13 +74,20 @@ class FileUploadView(PrimaryView):
             "If a file of that name exists in the folder, the upload becomes its new version (`onConflict="
             "version`, the default); `rename` keeps both, `error` answers 409. At most `UPLOAD_MAX_SIZE` bytes "
             "(100 MB by default): larger files get 413 `FILE_TOO_LARGE` and go through chunked upload. "
-            "Quota is checked before the bytes are accepted (413 `STORAGE_QUOTA_EXCEEDED`)."
+            "Quota is checked before the bytes are accepted (413 `STORAGE_QUOTA_EXCEEDED`). `folderId` may "
+            "also come in the query; in the query or as a form field before `file`, a folder that is not "
+            "yours is refused (404) before a byte is stored; a field after `file` is checked once the body "
+            "is read, and the stored bytes are then dropped."
         ),
     )
     def post(self, request):
-        with file_received(request, UploadSerializer, too_large=too_large_message()) as (data, reservation):
+        def folder_of(fields):
+            return tree.folder_get_or_home(user=request.user, folder_id=fields.get("folderId"))
+
+        with file_received(request, UploadSerializer, too_large=too_large_message(),
+                           before_file=folder_of) as (data, reservation):
             upload = data["file"]
-            folder = tree.folder_get_or_home(user=request.user, folder_id=data.get("folderId"))
+            folder = folder_of({"folderId": data.get("folderId") or request.query_params.get("folderId")})
             node = uploads.stored_upload_commit(
                 user=request.user, folder=folder, name=data.get("name") or upload.name or "",
                 stored=upload.stored, content_type=upload.content_type, reservation=reservation,

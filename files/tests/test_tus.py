@@ -14,6 +14,8 @@ from django.core.files.storage import storages
 from django.utils.http import parse_http_date
 from tusclient import client as tus_client
 
+from storage_site.testing.server import gunicorn_factory  # noqa: F401  (fixture)
+
 from .helpers import download, mkdir, usage
 
 pytestmark = pytest.mark.django_db
@@ -274,14 +276,29 @@ def test_checksums(auth_client, algorithm):
     data = os.urandom(2000)
     url = create(auth_client, len(data))
     before = stored_objects()
-    resp = patch(auth_client, url, data[:1000], 0, expect=460,
-                 HTTP_UPLOAD_CHECKSUM=checksum(algorithm, data[:999] + b"!"))
+    # The checksum of other bytes: the last one changed for sure (replacing it with a fixed
+    # byte left the body unchanged whenever it was that byte already, 1 run in 256).
+    other = data[:999] + bytes([data[999] ^ 0xFF])
+    resp = patch(auth_client, url, data[:1000], 0, expect=460, HTTP_UPLOAD_CHECKSUM=checksum(algorithm, other))
     assert resp.reason_phrase == "Checksum Mismatch" and resp.json()["error"]["code"] == "CHECKSUM_MISMATCH"
     assert offset_of(auth_client, url) == 0 and stored_objects() == before
 
     patch(auth_client, url, data[:1000], 0, HTTP_UPLOAD_CHECKSUM=checksum(algorithm, data[:1000]))
     done = patch(auth_client, url, data[1000:], 1000, HTTP_UPLOAD_CHECKSUM=checksum(algorithm, data[1000:]))
     assert download(auth_client, done["Stratus-File-Id"]) == data
+
+
+@pytest.mark.parametrize("accept", ["text/html", "text/html,application/xhtml+xml,*/*;q=0.8"])
+def test_a_browser_accept_header_gets_tus_answers_not_an_html_page(auth_client, accept):
+    """DRF's browsable page cannot describe raw-body endpoints (it crashed with a 500):
+    tus answers as tus does, headers and the JSON error envelope, whatever `Accept` says."""
+    url = create(auth_client, 6, HTTP_ACCEPT=accept)
+    assert patch(auth_client, url, b"abc", 0, HTTP_ACCEPT=accept)["Upload-Offset"] == "3"
+    conflict = patch(auth_client, url, b"def", 0, expect=409, HTTP_ACCEPT=accept)
+    assert conflict["Content-Type"] == "application/json" and conflict.json()["error"]["code"] == "OFFSET_MISMATCH"
+    assert auth_client.head(url, HTTP_ACCEPT=accept, **TUS).status_code == 200
+    assert auth_client.get(url, HTTP_ACCEPT=accept, **TUS).status_code == 405
+    patch(auth_client, url, b"def", 3, HTTP_ACCEPT=accept)
 
 
 def test_unknown_checksum_algorithm_is_refused(auth_client):
@@ -405,3 +422,61 @@ def test_an_expired_upload_is_gone(auth_client, settings):
     resp = head(auth_client, url, expect=410)
     assert resp["Tus-Resumable"] == "1.0.0"
     assert patch(auth_client, url, b"abc", 0, expect=410).json()["error"]["code"] == "UPLOAD_EXPIRED"
+
+
+# --- a PATCH cut by a page reload, and the resumed PATCH racing it -------------------------------
+
+def _patch_cut(server, token, path, data, sent: int) -> None:
+    """A PATCH whose Content-Length announces all of `data` but whose client goes away
+    (a page reload) after `sent` bytes."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                      f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: {OFFSET_STREAM}\r\n"
+                      f"Content-Length: {len(data)}\r\n\r\n").encode())
+        sock.sendall(data[:sent])
+
+
+@pytest.mark.parametrize("sent", [1 * MiB, 3 * MiB])
+def test_a_cut_patch_and_the_resumed_one_racing_it_end_consistent(gunicorn_factory, sent):  # noqa: F811
+    """The browser reloads in the middle of a PATCH and resumes at once, at the offset it
+    last knew, while the server may still be recording the cut body. Whichever wins, the
+    other is a 409 that says where the upload stands (never a 500), and resuming from
+    there completes the file with exactly the bytes sent."""
+    import requests
+
+    server = gunicorn_factory(workers=2, threads=4)
+    token = server.sign_in("racer@example.com")
+    http = requests.Session()
+    # One connection per request: a server that answers 409 before reading a body may
+    # close its connection (RFC 9112 §9.6), and requests does not retry a reused one.
+    http.headers.update({"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0", "Connection": "close"})
+    for round_number in range(4):
+        data = os.urandom(4 * MiB)
+        created = http.post(server.url + "/api/tus/", headers={
+            "Upload-Length": str(len(data)), "Upload-Metadata": f"filename {b64(f'race{round_number}.bin')}"})
+        assert created.status_code == 201, created.text
+        path = urlparse(created.headers["Location"]).path
+        _patch_cut(server, token, path, data, sent)
+        time.sleep(0.01 * round_number)  # vary where the resumed PATCH meets the cut one
+        statuses = []
+        offset = 0
+        for _attempt in range(10):
+            resp = http.patch(server.url + path, data=data[offset:], headers={
+                "Upload-Offset": str(offset), "Content-Type": OFFSET_STREAM})
+            statuses.append(resp.status_code)
+            assert resp.status_code in (204, 409, 423), (resp.status_code, resp.text)
+            if resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data):
+                break
+            offset = int(http.head(server.url + path).headers["Upload-Offset"])
+            if offset == len(data):
+                break
+        file_id = None
+        for _wait in range(100):
+            file_id = http.head(server.url + path).headers.get("Stratus-File-Id")
+            if file_id:
+                break
+            time.sleep(0.1)
+        assert file_id, statuses
+        got = http.get(f"{server.url}/api/files/{file_id}/download")
+        assert got.status_code == 200 and got.content == data, statuses
+    assert "Traceback" not in server.log() and " 500 " not in server.log()

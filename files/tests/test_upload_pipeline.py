@@ -29,6 +29,52 @@ def test_an_upload_into_another_users_folder_is_404_and_keeps_nothing(auth_clien
     assert_storage_invariants(users=[user])
 
 
+def _form(fields_before: dict, data: bytes, fields_after: dict) -> tuple[bytes, str]:
+    """A multipart body with its fields in a chosen order around the `file` part."""
+    boundary = "pipeline-boundary"
+    field = lambda name, value: (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                                 f"{value}\r\n").encode()
+    body = b"".join(field(name, value) for name, value in fields_before.items())
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="in.bin"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    body += b"".join(field(name, value) for name, value in fields_after.items())
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("where", ["query", "before", "after"])
+def test_the_primary_upload_checks_folder_id_before_storing_a_byte_when_it_comes_first(
+        where, auth_client, other_client, user, monkeypatch):
+    """`folderId` in the query or before the file part: another user's folder is refused
+    before a writer is opened. After the file part it can only be checked once the body
+    is read: the bytes stored meanwhile are dropped. Either way 404, nothing kept."""
+    from storage_site.core import storage
+
+    theirs = mkdir(other_client, "Private")
+    opened, open_writer = [], storage.open_writer
+    monkeypatch.setattr(storage, "open_writer", lambda key, **kw: opened.append(key) or open_writer(key, **kw))
+    before, objects = usage(auth_client), _objects("blobs")
+    fields = {"folderId": theirs["id"]}
+    body, content_type = _form(fields if where == "before" else {}, os.urandom(200_000),
+                               fields if where == "after" else {})
+    query = f"?folderId={theirs['id']}" if where == "query" else ""
+    resp = auth_client.generic("POST", f"/api/files/upload{query}", body, content_type=content_type)
+    assert resp.status_code == 404, resp.content
+    assert resp.json()["error"]["code"] == "NOT_FOUND"
+    assert len(opened) == (1 if where == "after" else 0)
+    assert usage(auth_client) == before and _objects("blobs") == objects
+    assert other_client.get("/api/files/list", {"folderId": theirs["id"]}).json()["data"]["items"] == []
+    assert_storage_invariants(users=[user])
+
+
+def test_the_primary_upload_takes_folder_id_from_the_query(auth_client):
+    mine = mkdir(auth_client, "Mine")
+    body, content_type = _form({}, b"hello", {})
+    resp = auth_client.generic("POST", f"/api/files/upload?folderId={mine['id']}", body, content_type=content_type)
+    assert resp.status_code == 201, resp.content
+    listed = auth_client.get("/api/files/list", {"folderId": mine["id"]}).json()["data"]["items"]
+    assert [item["name"] for item in listed] == ["in.bin"]
+
+
 def test_a_name_taken_under_on_conflict_error_is_409_and_keeps_nothing(auth_client, user):
     kept = upload(auth_client, "same.bin", b"first")
     before, objects = usage(auth_client), _objects("blobs")

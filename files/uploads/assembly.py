@@ -76,10 +76,13 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
             locked.metadata = {**locked.metadata, **metadata}
         locked.status = UploadStatus.ASSEMBLING
         locked.save()
-        # One part already in an object of its own with a known SHA-256 is adopted as it is,
-        # without reading a byte: no reason to hand that to a worker, whatever its size.
-        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or (
-            len(parts) == 1 and bool(parts[0].storage_key) and bool(parts[0].sha256))
+        # Nothing to read, whatever the size: one part already in an object of its own with a
+        # known SHA-256 is adopted as it is; parts all in the multipart upload and all hashed
+        # as they arrived are joined by S3 alone. No reason to hand either to a worker.
+        adopted = len(parts) == 1 and bool(parts[0].storage_key) and bool(parts[0].sha256)
+        joined_hashed = bool(locked.multipart_id) and all(part.etag for part in parts) \
+            and bool(file_hash_of(locked, parts))
+        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or adopted or joined_hashed
         if not inline:
             # robust: with the broker down the upload is still accepted (202); the
             # periodic `assemblies_resume` queues it again once the broker is back.

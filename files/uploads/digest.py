@@ -22,7 +22,7 @@ def _libcrypto():
         for function in (lib.SHA256_Init, lib.SHA256_Update, lib.SHA256_Final):
             function.restype = ctypes.c_int
         lib.SHA256_Init.argtypes = [ctypes.c_void_p]
-        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         lib.SHA256_Final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     except (OSError, AttributeError):
         return None
@@ -44,8 +44,21 @@ class ResumableSha256:
             self._ctx = ctypes.create_string_buffer(CTX_SIZE)
             self._lib.SHA256_Init(self._ctx)
 
-    def update(self, data: bytes) -> None:
+    def update(self, data) -> None:
+        """Add bytes, or a writable buffer (a bytearray, or a memoryview of one) read into."""
+        if not isinstance(data, bytes):
+            data = (ctypes.c_char * memoryview(data).nbytes).from_buffer(data)
         self._lib.SHA256_Update(self._ctx, data, len(data))
+
+    def update_from(self, fileobj, buffer_size: int) -> int:
+        """Add everything `fileobj` still holds, read into one reused buffer (no new bytes
+        object per read: a worker's memory stays flat). Returns the bytes added."""
+        buffer = bytearray(buffer_size)
+        view, added = memoryview(buffer), 0
+        while count := fileobj.readinto(buffer):
+            self.update(view[:count])
+            added += count
+        return added
 
     def state(self) -> bytes:
         return self._ctx.raw

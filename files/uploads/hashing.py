@@ -62,9 +62,15 @@ def part_keep(session: UploadSession, number: int, received) -> None:
     partial = path.with_suffix(".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        received.spooled.seek(0)
+        received.spooled.flush()
+        source = received.spooled.fileno()  # on disk already at any part size S3 takes
         with open(partial, "wb") as kept:
-            shutil.copyfileobj(received.spooled, kept, storage.CHUNK_SIZE)
+            copied = 0
+            while copied < received.size:  # copied by the kernel, not through this process
+                sent = os.sendfile(kept.fileno(), source, copied, received.size - copied)
+                if not sent:
+                    raise OSError("the spooled part ended early")
+                copied += sent
         os.replace(partial, path)  # whole or not at all
     except OSError:
         with contextlib.suppress(OSError):
@@ -85,8 +91,8 @@ def hash_extend(session: UploadSession, number: int, received) -> dict:
     elif received.spooled is not None:
         running = digest.ResumableSha256(bytes(session.sha256_state))
         received.spooled.seek(0)
-        while data := received.spooled.read(storage.CHUNK_SIZE):
-            running.update(data)
+        running.update_from(received.spooled, storage.CHUNK_SIZE)
+        _kept_path(session, number, received.sha256).unlink(missing_ok=True)  # kept in vain: in order after all
     else:
         return {}
     hashed = number
@@ -95,9 +101,8 @@ def hash_extend(session: UploadSession, number: int, received) -> dict:
         if part.number != hashed + 1 or not part.sha256 or not path.exists():
             break
         try:
-            with open(path, "rb") as kept:
-                while data := kept.read(storage.CHUNK_SIZE):
-                    running.update(data)
+            with open(path, "rb", buffering=0) as kept:
+                running.update_from(kept, storage.CHUNK_SIZE)
         except OSError:  # swept meanwhile: read back at `complete`
             break
         hashed = part.number

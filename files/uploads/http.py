@@ -9,11 +9,15 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
-
-from rest_framework.exceptions import APIException
+from django.http import QueryDict
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import DataAndFiles
 
 from accounts.quota import quota_held
 from storage_site.core import storage
+from storage_site.core.parsers import MultiPartParser, form_check
 from storage_site.core.exceptions import ApplicationError, FileTooLarge, QuotaExceeded
 
 from ..services.blobs import blob_key_new
@@ -69,8 +73,10 @@ class StorageUploadHandler(FileUploadHandler):
     field_name = "file"
     chunk_size = READ_CHUNK
 
-    def __init__(self, request=None, *, reservation=None):
+    def __init__(self, request=None, *, reservation=None, before_file=None):
         super().__init__(request)
+        self.before_file = before_file  # called with the fields known so far, before a byte is stored
+        self.fields_so_far = QueryDict
         self.writer = None
         self.stored: StoredBytes | None = None
         self.body_length: int | None = None
@@ -88,6 +94,10 @@ class StorageUploadHandler(FileUploadHandler):
         if self.writer is not None or self.stored is not None:
             self.abort()
             raise ApplicationError("Send one `file` per request.", code="VALIDATION_ERROR")
+        if self.before_file is not None:
+            fields = self.request.GET.copy()
+            fields.update(self.fields_so_far())
+            self.before_file(fields)
         self.writer = storage.open_writer(blob_key_new(), size_hint=self.body_length)
         raise StopFutureHandlers()
 
@@ -193,11 +203,36 @@ class PartUploadHandler(FileUploadHandler):
             self.received = None
 
 
+class _FieldsSeenParser(DjangoMultiPartParser):
+    """Django's multipart parser, telling the upload handler the form fields it has read
+    so far: a field sent before the file part can be checked before a byte is stored."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for handler in self._upload_handlers:
+            handler.fields_so_far = lambda: self._post
+
+
+class _FieldsSeenMultiPartParser(MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]
+        meta = {**request.META, "CONTENT_TYPE": media_type}
+        try:
+            data, files = _FieldsSeenParser(meta, stream, request.upload_handlers,
+                                             parser_context.get("encoding", settings.DEFAULT_CHARSET)).parse()
+        except MultiPartParserError as exc:
+            raise ParseError(f"Multipart form parse error - {exc}") from exc
+        form_check(data)
+        return DataAndFiles(data, files)
+
+
 def form_receive(request, handler):
     """Parse a multipart body through `handler` alone (see `read_body`). The one place
     that reaches the Django request under DRF's: no view needs `request._request`."""
     handler.request = request._request
     request._request.upload_handlers = [handler]
+    request.parsers = [_FieldsSeenMultiPartParser() if isinstance(parser, MultiPartParser) else parser
+                       for parser in request.parsers]
     return read_body(request, handler)
 
 
@@ -230,10 +265,12 @@ def _interrupted() -> ApplicationError:
 
 
 @contextmanager
-def file_received(request, serializer_class, *, too_large: str, purpose: str = "upload", refused=None):
+def file_received(request, serializer_class, *, too_large: str, purpose: str = "upload", refused=None,
+                  before_file=None):
     """Receive a multipart form whose `file` streams straight to storage, under a quota
     hold for the declared body (413 before a byte is read when it cannot fit; `refused`
-    is called with that error first). Yields (validated data, the hold): the block
+    is called with that error first). `before_file(fields)` sees the query and the form
+    fields sent before the file part, and may refuse before a byte is stored. Yields (validated data, the hold): the block
     commits `data["file"].stored` with the hold; if it raises, the stored object is
     deleted and whatever the block did not commit is released."""
     size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large)
@@ -244,7 +281,8 @@ def file_received(request, serializer_class, *, too_large: str, purpose: str = "
             if refused is not None:
                 refused(exc)
             raise
-        data, handler = streamed_form(request, serializer_class, too_large=too_large, reservation=reservation)
+        data, handler = streamed_form(request, serializer_class, too_large=too_large, reservation=reservation,
+                                      before_file=before_file)
         try:
             yield data, reservation
         except BaseException:
@@ -252,12 +290,12 @@ def file_received(request, serializer_class, *, too_large: str, purpose: str = "
             raise
 
 
-def streamed_form(request, serializer_class, *, too_large: str, reservation=None):
+def streamed_form(request, serializer_class, *, too_large: str, reservation=None, before_file=None):
     """Parse a multipart form whose `file` streams straight to storage while the body
     is read (no temporary file), renewing `reservation`'s lease as bytes arrive.
     Returns (validated data, handler); the caller hands `data["file"].stored` to a
     service, or calls `handler.abort()` to drop it."""
-    handler = StorageUploadHandler(reservation=reservation)
+    handler = StorageUploadHandler(reservation=reservation, before_file=before_file)
     try:
         payload = serializer_class(data=form_receive(request, handler))
         payload.is_valid(raise_exception=True)

@@ -160,7 +160,7 @@ def test_chunks_are_hashed_as_the_gaps_fill_and_complete_reads_back_only_what_is
     assert done["file_id"] and listed["sha256"] == sha(data)
     assert download(auth_client, listed["id"]) == data
     assert_storage_invariants(files_ok=[(user, listed["id"], sha(data))], users=[user], rehash=-1)
-    assert not list((Path(settings.FILE_UPLOAD_TEMP_DIR) / "kept-parts").glob("*/*"))  # nothing left kept
+    assert not list((Path(settings.FILE_UPLOAD_TEMP_DIR) / "kept-parts").glob(f"{upload_id}/*"))  # none left
 
 
 def test_tus_bodies_are_hashed_as_they_stream_and_completion_reads_nothing_back(auth_client, user, settings,

@@ -96,7 +96,8 @@ def hash_extend(session: UploadSession, number: int, received) -> dict:
     else:
         return {}
     hashed = number
-    for part in session.parts.filter(number__gt=number).order_by("number").only("number", "sha256"):
+    following = session.parts.filter(number__gt=number, number__lte=number + KEEP_AHEAD)
+    for part in following.order_by("number").only("number", "sha256"):
         path = _kept_path(session, part.number, part.sha256)
         if part.number != hashed + 1 or not part.sha256 or not path.exists():
             break

@@ -320,6 +320,9 @@ UPLOAD_SESSION_TTL_DAYS = env.int("UPLOAD_SESSION_TTL_DAYS", default=7)  # exten
 UPLOAD_SESSION_MAX_SIZE = env.int("UPLOAD_SESSION_MAX_SIZE", default=5 * 1024**4)  # S3's object limit
 # Uploads up to this size are assembled in the `complete` request; bigger ones by a worker.
 UPLOAD_ASSEMBLE_INLINE_MAX = env.int("UPLOAD_ASSEMBLE_INLINE_MAX", default=64 * 1024**2)
+# A presigned direct upload up to this size is verified (one read of the joined object) and
+# committed in the `complete` request: ~1 s per GiB of a web thread, no worker hand-off.
+UPLOAD_VERIFY_INLINE_MAX = env.int("UPLOAD_VERIFY_INLINE_MAX", default=2 * 1024**3)
 UPLOAD_ASSEMBLY_STALE_SECONDS = env.int("UPLOAD_ASSEMBLY_STALE_SECONDS", default=120)
 UPLOAD_PRESIGNED_URL_SECONDS = env.int("UPLOAD_PRESIGNED_URL_SECONDS", default=24 * 3600)
 UPLOAD_CHUNK_MAX_SIZE = env.int("UPLOAD_CHUNK_MAX_SIZE", default=512 * 1024**2)  # one chunk request

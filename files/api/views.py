@@ -84,8 +84,12 @@ class FileUploadView(PrimaryView):
         def folder_of(fields):
             return tree.folder_get_or_home(user=request.user, folder_id=fields.get("folderId"))
 
+        def folder_check(fields):  # a named folder only: home is made on first use, after the bytes
+            if fields.get("folderId"):
+                folder_of(fields)
+
         with file_received(request, UploadSerializer, too_large=too_large_message(),
-                           before_file=folder_of) as (data, reservation):
+                           before_file=folder_check) as (data, reservation):
             upload = data["file"]
             folder = folder_of({"folderId": data.get("folderId") or request.query_params.get("folderId")})
             node = uploads.stored_upload_commit(

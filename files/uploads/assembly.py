@@ -82,7 +82,10 @@ def session_complete(*, session: UploadSession, checksum: str | None = None,
         adopted = len(parts) == 1 and bool(parts[0].storage_key) and bool(parts[0].sha256)
         joined_hashed = bool(locked.multipart_id) and all(part.etag for part in parts) \
             and bool(file_hash_of(locked, parts))
-        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or adopted or joined_hashed
+        # A direct upload's parts are joined by S3 alone; its one read, the verification, is
+        # cheaper here than a worker's hand-off and the client's polling, up to a bound.
+        direct_verify = locked.direct and total <= settings.UPLOAD_VERIFY_INLINE_MAX
+        inline = total <= settings.UPLOAD_ASSEMBLE_INLINE_MAX or adopted or joined_hashed or direct_verify
         if not inline:
             # robust: with the broker down the upload is still accepted (202); the
             # periodic `assemblies_resume` queues it again once the broker is back.

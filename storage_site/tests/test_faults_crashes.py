@@ -11,12 +11,15 @@ point (`_gate`) so the test knows the worker is inside the work when it kills it
 
 import json
 import os
+import shutil
 import socket
 import time
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import storages
 from django.core.management import call_command
 from django.db import OperationalError
@@ -108,10 +111,13 @@ def _forget_unacked(task: str) -> None:
 
 def _chunked_upload(client, chunks: list[bytes]) -> str:
     """StreamVault chunks, then `complete`: the worker assembles (202). The chunks go
-    last first: out of order, the assembly reads the file back to verify it (the step
-    some of these tests stop or race at), as it does for any client with chunks in flight."""
+    last first, and the ones kept until the gap fills are gone when it does (as if kept
+    by another web node): the assembly reads the file back to verify it (the step some
+    of these tests stop or race at)."""
     upload_id = sv.init(client, total=len(chunks))["upload_id"]
     for number, chunk in reversed(list(enumerate(chunks, start=1))):
+        if number == 1:
+            shutil.rmtree(Path(settings.FILE_UPLOAD_TEMP_DIR) / "kept-parts", ignore_errors=True)
         sv.send(client, upload_id, number, chunk)
     assert sv.complete(client, upload_id, expect=202)["status"] == "assembling"
     return upload_id
@@ -182,7 +188,7 @@ def test_worker_killed_mid_assembly_is_resumed_by_another_worker(celery_worker_f
     settings.UPLOAD_ASSEMBLY_STALE_SECONDS = stale
     lease = {"UPLOAD_ASSEMBLY_STALE_SECONDS": str(stale)}
     first = celery_worker_factory(name="first", env=lease,
-                                  setup=gate.setup("storage_site.core.storage:object_sha256"))
+                                  setup=gate.setup("files.uploads.assembly:_read_back"))
     chunks = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(1000)]  # S3 multipart parts, then a copy
     data = b"".join(chunks)
     try:
@@ -219,15 +225,17 @@ def test_a_second_run_of_an_assembly_never_deletes_the_file(auth_client, user, s
         broker.setattr(tasks.upload_assemble_task, "delay", lambda *args: None)  # this test runs the task itself
         upload_id = _chunked_upload(auth_client, chunks)
     session_pk = UploadSession.objects.get(uuid=upload_id).pk
-    original, runs = storage.object_sha256, []
+    from files.uploads import assembly
 
-    def verify_after_the_other_run(key):
-        runs.append(key)
+    original, runs = assembly._read_back, []
+
+    def verify_after_the_other_run(session, parts):
+        runs.append(session.pk)
         if len(runs) == 1:  # the first run has completed the multipart upload; the second one overtakes it
             tasks.upload_assemble_task.delay(session_pk)
-        return original(key)
+        return original(session, parts)
 
-    monkeypatch.setattr(storage, "object_sha256", verify_after_the_other_run)
+    monkeypatch.setattr(assembly, "_read_back", verify_after_the_other_run)
     with django_capture_on_commit_callbacks(execute=True):
         tasks.upload_assemble_task.delay(session_pk)
     assert len(runs) == 2

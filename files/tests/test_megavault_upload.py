@@ -388,3 +388,24 @@ def test_an_existing_folder_is_used(auth_client):
     assert made["parentId"] == folder["id"]
 
 
+
+
+@pytest.mark.parametrize("verify_inline_max, status", [(64 * MiB, 200), (MiB, 202)])
+def test_s3_direct_upload_is_verified_in_the_complete_request_up_to_a_bound(auth_client, settings,
+                                                                            verify_inline_max, status):
+    """A direct upload's one verification read is done by `complete` itself up to
+    UPLOAD_VERIFY_INLINE_MAX, whatever UPLOAD_ASSEMBLE_INLINE_MAX says: the file is there
+    in the answer (200), with no worker hand-off. A bigger one goes to the worker (202)."""
+    if not storage.is_s3():
+        pytest.skip("needs STORAGE_BACKEND=s3")
+    settings.UPLOAD_ASSEMBLE_INLINE_MAX = 0
+    settings.UPLOAD_VERIFY_INLINE_MAX = verify_inline_max
+    data = os.urandom(11 * MiB)
+    file = init(auth_client, [one(size=len(data), checksum=sha(data))], chunkSize=5 * MiB)["files"][0]
+    assert file["direct"] is True
+    for chunk in file["chunks"]:
+        assert requests.put(chunk["uploadUrl"], data=data[chunk["start"]:chunk["end"] + 1], timeout=60).ok
+    resp = auth_client.post("/api/mobile/upload/complete", {"uploadId": file["uploadId"]}, format="json")
+    assert resp.status_code == status, resp.content
+    made = complete(auth_client, file["uploadId"])["file"]  # the (eager) worker ran after a 202
+    assert made["sha256"] == sha(data) and download(auth_client, made["id"]) == data

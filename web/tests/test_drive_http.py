@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as BrowserClient
 
 from accounts import browser as browser_cookie
+from accounts import services
 from accounts.models import AuthSession
 from accounts.tests.factories import PASSWORD
 from folders.models import Node
@@ -58,10 +59,22 @@ def test_password_sign_in_makes_a_revocable_session_cookie(user):
     cookie = resp.cookies[browser_cookie.COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     session = AuthSession.objects.get(user=user)
-    assert session.is_live and session.client == "web"
+    assert session.is_live and session.client == "browser"
     assert client.get("/").status_code == 200
-    session.revoked_at = session.created_at  # what the admin's revoke does
-    session.save(update_fields=["revoked_at"])
+
+    # An operator finds it in the admin as a browser session, apart from the API's, and revokes it.
+    root, _, _ = services.admin_ensure(email="root@example.com", password="Adm1n-passw0rd!", phone=None)
+    operator = BrowserClient()
+    operator.force_login(root)
+    listed = operator.get("/admin/accounts/authsession/?client__exact=browser")
+    assert listed.status_code == 200
+    assert f"/admin/accounts/authsession/{session.pk}/change/" in listed.content.decode()
+    assert "Web drive (browser)" in listed.content.decode()
+    api_session = services._sign_in(user, client="web", ip_address=None, user_agent="api").session
+    assert f"/admin/accounts/authsession/{api_session.pk}/change/" not in listed.content.decode()
+    operator.post("/admin/accounts/authsession/", {"action": "revoke", "_selected_action": [session.pk]})
+    session.refresh_from_db()
+    assert session.revoked_at is not None and session.revoke_reason == "admin"
     assert client.get("/").status_code == 302
 
 

@@ -286,6 +286,46 @@ def test_image_viewer_shows_the_picture(new_page, user):
     assert viewer.evaluate("img => img.naturalWidth") == 800
 
 
+def _pdf(texts: list[str]) -> bytes:
+    """A PDF with one page per text, each written in Helvetica."""
+    count = len(texts)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * n} 0 R' for n in range(count))}] /Count {count} >>".encode(),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for n, text in enumerate(texts):
+        stream = f"BT /F1 28 Tf 40 700 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+                       f" /Contents {5 + 2 * n} 0 R >>".encode())
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out, offsets = io.BytesIO(b"%PDF-1.4\n"), []
+    out.seek(0, io.SEEK_END)
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def test_a_pdf_is_shown_page_by_page(new_page, user, shot):
+    node = put(user, "handbook.pdf", _pdf(["Page one: welcome", "Page two: the rules", "Page three: the end"]))
+    page = new_page()
+    sign_in(page, user, next_path=f"/files/{node.uuid}")
+    page.locator("#pdf-status", has_text="3 pages").wait_for()
+    third = page.get_by_role("region", name="Page 3 of 3")
+    third.scroll_into_view_if_needed()
+    page.locator("section[data-page='3'][data-drawn]").wait_for()
+    assert "Page three: the end" in third.text_content()  # the page's own text, for screen readers
+    dark_pixels = third.locator("canvas").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 100 && d[i + 3] > 0) n++; return n; }")
+    assert dark_pixels > 500, "page 3 was not drawn"
+    assert any(worker.url.endswith("/pdf.worker.min.mjs") for worker in page.workers)  # parsed off the page
+    shot(page, "pdf-desktop")
+
+
 # --- sharing ---------------------------------------------------------------------------
 
 def test_password_share_in_a_fresh_context(new_page, user, shot):

@@ -13,6 +13,8 @@ Commands
   query-counts     SQL queries of GET /api/files/list at several page sizes (test client)
   explain          EXPLAIN (ANALYZE, BUFFERS) of the SQL one search request runs
   load-users       N users with a password, for the load run's sign-ins
+  web-session      a browser session of the web drive for a bench user (its cookie)
+  web-query-counts SQL queries of a drive folder page (first and last page, each order)
 """
 
 import hashlib
@@ -241,6 +243,37 @@ def cmd_load_users(args):
     _out({"emails": names})
 
 
+def cmd_web_session(args):
+    """A browser session of the web drive for a bench user: the cookie its sign-in sets."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from accounts import browser
+    from accounts.models import Client as SessionClient
+
+    user = User.objects.get(username=args["username"])
+    sign_in = _sign_in(user, client=SessionClient.BROWSER, ip_address="127.0.0.1", user_agent="bench web")
+    response = HttpResponse()
+    browser.session_cookie_set(RequestFactory().get("/"), response, session=sign_in.session)
+    _out({"name": browser.COOKIE, "value": response.cookies[browser.COOKIE].value})
+
+
+def cmd_web_query_counts(args):
+    """How many SQL queries a drive folder page runs (first and last page of each order)."""
+    client = Client()
+    client.cookies[args["cookie"]["name"]] = args["cookie"]["value"]
+    url = f"/folders/{args['folder']}"
+    client.get(url)  # once-per-process work is not counted
+    counts = {}
+    for sort in ("name", "size", "modified"):
+        for page in (1, -(-args["files"] // 100)):  # the first and the last page of 100
+            with CaptureQueriesContext(connection) as ctx:
+                response = client.get(url, {"sort": sort, "page": page})
+            assert response.status_code == 200, response.status_code
+            counts[f"{sort}, page {'1' if page == 1 else 'last'}"] = len(ctx.captured_queries)
+    _out({"counts": counts})
+
+
 COMMANDS = {
     "users": cmd_users,
     "load-users": cmd_load_users,
@@ -248,6 +281,8 @@ COMMANDS = {
     "seed-search": cmd_seed_search,
     "query-counts": cmd_query_counts,
     "explain": cmd_explain,
+    "web-session": cmd_web_session,
+    "web-query-counts": cmd_web_query_counts,
 }
 
 if __name__ == "__main__":

@@ -277,6 +277,60 @@ def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
     assert chooser.value.is_multiple()
 
 
+# Roles a person operates; the browser's own accessibility tree must give each a name.
+CONTROL_ROLES = {"button", "link", "textbox", "searchbox", "combobox", "listbox", "checkbox", "radio",
+                 "spinbutton", "slider", "switch", "menuitem", "tab"}
+
+
+def unnamed_controls(page) -> list[str]:
+    """Controls without an accessible name, as chromium computes names for screen readers."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    finally:
+        cdp.detach()
+    return [f"{node['role']['value']} (backend node {node.get('backendDOMNodeId')})" for node in nodes
+            if not node.get("ignored") and node.get("role", {}).get("value") in CONTROL_ROLES
+            and not (node.get("name", {}).get("value") or "").strip()]
+
+
+def test_every_page_fits_a_phone_and_names_its_controls(new_page, user, shot):
+    home = tree.home_get(user=user)
+    tree.folder_create(user=user, parent=home, name="A folder with a rather long name for a small screen")
+    image = put(user, "sunset-over-the-harbour-at-the-end-of-a-long-summer-day.png", _png((230, 120, 40)))
+    pdf = put(user, "handbook.pdf", _pdf(["One", "Two"]))
+    put(user, "notes.txt", b"notes")
+    tree.node_trash(node=put(user, "old draft.txt", b"old"))
+    tree.star_set(user=user, node=image, starred=True)
+    open_link = shares.share_create(user=user, node=image)
+    locked_link = shares.share_create(user=user, node=pdf, password="a long passphrase")
+    page = new_page(PHONE)
+    pages = {"signin": "/signin"}
+    sign_in(page, user)
+    pages.update({"drive": "/", "file-image": f"/files/{image.uuid}", "file-pdf": f"/files/{pdf.uuid}",
+                  "trash": "/trash", "search": "/search?q=notes", "starred": "/starred", "recent": "/recent",
+                  "share": f"/s/{open_link.token}", "share-password": f"/s/{locked_link.token}",
+                  "not-found": "/files/no-such-file"})
+    problems = []
+    for name, path in pages.items():
+        if name == "signin":
+            page.goto(path)  # signed in: it sends the person on to the drive
+            visitor = new_page(PHONE)
+            visitor.goto(path)
+            target = visitor
+        else:
+            page.goto(path)
+            target = page
+        if name == "file-pdf":
+            target.locator("section[data-page='1'][data-drawn]").wait_for()
+        width = target.evaluate("() => document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            problems.append(f"{path} scrolls sideways on a 360-px screen ({width} px)")
+        problems += [f"{path}: {control} has no accessible name" for control in unnamed_controls(target)]
+        shot(target, f"a11y-{name}-phone")
+    assert not problems, problems
+
+
 def test_image_viewer_shows_the_picture(new_page, user):
     node = put(user, "sunset.png", _png((230, 120, 40)))
     page = new_page()

@@ -125,7 +125,7 @@ def test_20_mib_upload_cut_and_resumed_keeps_every_byte(new_page, user, tmp_path
 
 def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
     source = tmp_path / "flaky.bin"
-    source.write_bytes(os.urandom(12 * MiB))
+    source.write_bytes(os.urandom(20 * MiB))
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
     page = new_page()
     sign_in(page, user)
@@ -143,7 +143,9 @@ def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
         page.set_input_files("#pick-files", str(source))
     assert drops == [str(8 * MiB)]
     node = Node.objects.get(owner=user, name="flaky.bin")
-    assert node.sha256 == expected and node.size == 12 * MiB
+    assert node.sha256 == expected and node.size == 20 * MiB
+    body = page.request.get(f"/files/{node.uuid}/content?download=1").body()
+    assert hashlib.sha256(body).hexdigest() == expected
 
 
 def test_over_quota_is_explained_and_nothing_is_kept(new_page, user, tmp_path):

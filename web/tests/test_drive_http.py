@@ -169,6 +169,25 @@ def test_folder_listing_sorts_and_pages(user, auth_client):
     assert names(client.get("/")) == [b"big.txt", b"middle.txt", b"small.txt"]
 
 
+def test_pages_put_folders_first_across_a_page_boundary(user, auth_client, monkeypatch):
+    from folders import services as tree
+    from web.views import drive
+
+    monkeypatch.setattr(drive, "PAGE_SIZE", 2)
+    home = tree.home_get(user=user)
+    for name in ("Cats", "Apples", "Boats"):
+        tree.folder_create(user=user, parent=home, name=name)
+    for name in ("c.txt", "a.txt", "b.txt"):
+        upload(auth_client, name=name)
+    client = signed_in_browser(user)
+    names = lambda path: re.findall(rb'<tr data-name="([^"]+)"', client.get(path).content)  # noqa: E731
+    assert [names(f"/?page={n}") for n in (1, 2, 3)] == [
+        [b"Apples", b"Boats"], [b"Cats", b"a.txt"], [b"b.txt", b"c.txt"]]
+    assert [names(f"/?dir=desc&page={n}") for n in (1, 2, 3)] == [
+        [b"Cats", b"Boats"], [b"Apples", b"c.txt"], [b"b.txt", b"a.txt"]]
+    assert names("/?page=9") == [b"b.txt", b"c.txt"]  # past the end: the last page
+
+
 def test_tus_accepts_the_cookie_only_with_csrf(user):
     client = signed_in_browser(user)
     headers = {"HTTP_TUS_RESUMABLE": "1.0.0", "HTTP_UPLOAD_LENGTH": "5", "HTTP_ACCEPT": "*/*",

@@ -13,7 +13,7 @@ from dav import auth
 from dav import views as dav_views
 from web.pages import signed_in
 
-from . import selectors, services, webdav
+from . import search, selectors, services, trashbin, versions, webdav
 from .ocs import OcsError, endpoint
 
 
@@ -103,14 +103,45 @@ FILES = "/remote.php/dav/files/"
 LEGACY_WEBDAV = "/remote.php/webdav"
 
 
+def _signed_in_as(request, user_id):
+    """(user, None) when the request signs in as the user its URL names, else (None, refusal)."""
+    user, refusal = auth.authenticate(request)
+    if refusal is None and user_id != user.username:
+        return None, webdav.refusal(403, "These are not your files.")
+    return user, refusal
+
+
 @csrf_exempt
 def dav_files(request, user_id):
+    user, refusal = _signed_in_as(request, user_id)
+    if refusal is not None:
+        return refusal
+    if request.method == "REPORT":
+        return search.filter_files(request, user, request.path_info[len(FILES + user_id):])
+    return _webdav(request, user, FILES + user_id)
+
+
+@csrf_exempt
+def dav_trashbin(request, user_id, rest=""):
+    user, refusal = _signed_in_as(request, user_id)
+    return refusal if refusal is not None else trashbin.serve(request, user, rest)
+
+
+@csrf_exempt
+def dav_versions(request, user_id, rest=""):
+    user, refusal = _signed_in_as(request, user_id)
+    return refusal if refusal is not None else versions.serve(request, user, rest)
+
+
+@csrf_exempt
+def dav_root(request):
+    """/remote.php/dav/ itself: where the apps send SEARCH."""
     user, refusal = auth.authenticate(request)
     if refusal is not None:
         return refusal
-    if user_id != user.username:
-        return webdav.refusal(403, "These are not your files.")
-    return _webdav(request, user, FILES + user_id)
+    if request.method != "SEARCH":
+        return webdav.refusal(405, f"{request.method} is not allowed here.")
+    return search.search(request, user)
 
 
 @csrf_exempt

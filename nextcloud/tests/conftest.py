@@ -1,7 +1,7 @@
 import pytest
 
 from accounts import services as accounts
-from dav.tests.helpers import basic
+from dav.tests.helpers import Dav, basic
 from storage_site.testing.client import Client
 
 
@@ -24,3 +24,19 @@ def other_nc(other_user):
     client.credentials(HTTP_AUTHORIZATION=basic(other_user.username,
                                                 accounts.app_password_create(user=other_user, name="phone")[1]))
     return client
+
+
+@pytest.fixture
+def nc_dav(user, app_password):
+    """A WebDAV client signed in as a Nextcloud app."""
+    return Dav(user.username, app_password)
+
+
+@pytest.fixture
+def other_dav(other_user):
+    return Dav(other_user.username, accounts.app_password_create(user=other_user, name="tablet")[1])
+
+
+@pytest.fixture
+def base(user):
+    return f"/remote.php/dav/files/{user.username}"

@@ -44,16 +44,6 @@ def listing(dav, path, depth="1") -> dict[str, dict]:
     return entries
 
 
-@pytest.fixture
-def nc_dav(user, app_password):
-    return Dav(user.username, app_password)
-
-
-@pytest.fixture
-def base(user):
-    return f"/remote.php/dav/files/{user.username}"
-
-
 def test_prefixes_are_nextcloud_s(nc_dav, base):
     """Libraries such as nc-py-api read `d:`, `oc:` and `nc:` literally."""
     body = nc_dav.propfind(base + "/", "0", _propfind_body()).body

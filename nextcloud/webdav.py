@@ -22,7 +22,7 @@ from dav import selectors as dav_selectors
 from dav.provider import FileResource, FolderResource, StratusProvider
 from dav.views import dav_config
 from folders import services as tree
-from storage_site.core.exceptions import ApplicationError
+from storage_site.core.exceptions import ApplicationError, QuotaExceeded
 
 from . import selectors, services
 
@@ -337,6 +337,8 @@ def as_dav_errors():
         yield
     except DAVError as exc:
         raise Refused(exc.value, exc.context_info or get_http_status_string(exc)) from None
+    except QuotaExceeded as exc:  # as the files' own answer
+        raise Refused(507, exc.message) from None
     except ApplicationError as exc:
         raise Refused(exc.status_code if 400 <= exc.status_code < 500 else 400, exc.message) from None
 

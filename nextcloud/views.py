@@ -2,8 +2,11 @@
 users), Login Flow v2 and signing a client out. Thin: the shapes come from
 selectors, the rules from services, the envelopes from ocs."""
 
-from django.http import JsonResponse
-from django.shortcuts import render
+from urllib.parse import quote, urlencode
+
+from django.core import signing
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,6 +18,8 @@ from web.pages import signed_in
 
 from . import search, selectors, services, trashbin, versions, webdav
 from .ocs import OcsError, endpoint
+
+LEGACY_FLOW_SALT = "nextcloud.login-flow"
 
 
 def status(request):
@@ -95,6 +100,39 @@ def login_flow_page(request, login_token):
             return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
         context["state"] = "granted"
     return render(request, "nextcloud/login_flow.html", context)
+
+
+# --- the older login flow ---------------------------------------------------------------------
+
+class _ClientRedirect(HttpResponseRedirect):
+    allowed_schemes = ["nc"]
+
+
+def login_flow_legacy(request):
+    """The older flow: a client opens this in its own browser window (with the
+    OCS-APIREQUEST header, so no other site can start it); the person signs in and
+    grants access on the next page, which ends in the client's `nc://login/…` URL."""
+    if request.headers.get("OCS-APIREQUEST", "").lower() != "true":
+        return render(request, "nextcloud/login_flow.html", {"state": "client-only"}, status=400)
+    state = signing.dumps({"client": services.client_name(request.headers.get("User-Agent", ""))},
+                          salt=LEGACY_FLOW_SALT)
+    return redirect(reverse("nextcloud:login-flow-legacy-grant") + "?" + urlencode({"state": state}))
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def login_flow_legacy_grant(request):
+    try:
+        client = signing.loads(request.GET.get("state", ""), salt=LEGACY_FLOW_SALT,
+                               max_age=services.LOGIN_FLOW_LIFETIME)["client"]
+    except (signing.BadSignature, KeyError, TypeError):
+        return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
+    if request.method == "GET":
+        return render(request, "nextcloud/login_flow.html",
+                      {"state": "grant", "client_name": client, "user_name": request.user.username})
+    _, secret = accounts.app_password_create(user=request.user, name=client)
+    return _ClientRedirect(f"nc://login/server:{_server(request)}&user:{quote(request.user.username)}"
+                           f"&password:{quote(secret)}")
 
 
 # --- WebDAV -------------------------------------------------------------------------------------

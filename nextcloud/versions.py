@@ -49,8 +49,10 @@ def serve(request, user, rest: str) -> HttpResponse:
 
 
 def _file(user, file_id: str):
-    """The user's live file by `oc:fileid` (another user's is exactly a made-up one)."""
-    node = selectors.own_file(user=user, file_id=int(file_id)) if file_id.isdigit() and len(file_id) < 19 else None
+    """The user's live file by `oc:fileid`, or by `oc:id` as some clients name it
+    (another user's is exactly a made-up one)."""
+    digits = file_id.removesuffix(selectors.instance_id()) if len(file_id) > 12 else file_id
+    node = selectors.own_file(user=user, file_id=int(digits)) if digits.isdigit() and len(digits) < 19 else None
     if node is None:
         raise Refused(404, "No such file or version.")
     return node
@@ -87,4 +89,5 @@ def _version(href: str, version: FileVersion) -> Entry:
         "{DAV:}getlastmodified": http_date(version.created_at),
         "{DAV:}getetag": f'"{version.blob.sha256}"',
         f"{{{OC}}}fileid": str(version.node_id),
+        f"{{{OC}}}size": str(version.size),
     })

@@ -1,13 +1,9 @@
 import pytest
 
 from accounts import services as accounts
-from dav.tests.helpers import Dav, basic
+from dav.tests.conftest import app_password, dav, other_dav  # noqa: F401 (the same fixtures)
+from dav.tests.helpers import basic
 from storage_site.testing.client import Client
-
-
-@pytest.fixture
-def app_password(user):
-    return accounts.app_password_create(user=user, name="laptop")[1]
 
 
 @pytest.fixture
@@ -27,14 +23,9 @@ def other_nc(other_user):
 
 
 @pytest.fixture
-def nc_dav(user, app_password):
+def nc_dav(dav):
     """A WebDAV client signed in as a Nextcloud app."""
-    return Dav(user.username, app_password)
-
-
-@pytest.fixture
-def other_dav(other_user):
-    return Dav(other_user.username, accounts.app_password_create(user=other_user, name="tablet")[1])
+    return dav
 
 
 @pytest.fixture

@@ -1,19 +1,14 @@
 """/remote.php/dav/trashbin/{userid}/: the trash of the other APIs in Nextcloud's
 shape, restored by MOVE, purged by DELETE, with the same quota and journal."""
 
-from urllib.parse import unquote
-from xml.etree import ElementTree
-
 import pytest
 
-from nextcloud.tests.test_webdav import D, NC, OC
+from nextcloud.tests.test_webdav import D, NC, OC, _propfind_body, listing
 
 pytestmark = pytest.mark.django_db
 
-TRASH_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
-               'xmlns:nc="http://nextcloud.org/ns"><d:prop><d:resourcetype/><d:getcontentlength/><oc:size/>'
-               '<oc:fileid/><oc:id/><nc:trashbin-filename/><nc:trashbin-original-location/>'
-               '<nc:trashbin-deletion-time/></d:prop></d:propfind>').encode()
+TRASH_PROPS = ("d:resourcetype d:getcontentlength oc:size oc:fileid oc:id nc:trashbin-filename "
+               "nc:trashbin-original-location nc:trashbin-deletion-time")
 
 
 @pytest.fixture
@@ -22,16 +17,7 @@ def trash(user):
 
 
 def trash_listing(dav, trash) -> dict[str, dict]:
-    answer = dav.propfind(trash, "1", TRASH_PROPS)
-    assert answer.status == 207, answer
-    entries = {}
-    for response in ElementTree.fromstring(answer.body).iter(D + "response"):
-        found = {}
-        for propstat in response.iter(D + "propstat"):
-            if "200" in propstat.findtext(D + "status"):
-                found.update({prop.tag: prop for prop in propstat.find(D + "prop")})
-        entries[unquote(response.findtext(D + "href"))] = found
-    return entries
+    return listing(dav, trash, "1", TRASH_PROPS)
 
 
 def _items(dav, trash):
@@ -108,7 +94,7 @@ def test_delete_purges_one_and_delete_of_trash_empties(nc_dav, base, trash, user
 
 def test_made_up_and_malformed_entries_are_404(nc_dav, trash, user):
     for name in ("nothing", "x.d999999", "x.d", "x.d12345678901234567890"):
-        assert nc_dav.propfind(f"{trash}/{name}", "0", TRASH_PROPS).status == 404
+        assert nc_dav.propfind(f"{trash}/{name}", "0", _propfind_body(TRASH_PROPS)).status == 404
         assert nc_dav.delete(f"{trash}/{name}").status == 404
     assert nc_dav.request("PUT", trash + "/new.txt", b"x").status == 405
     assert nc_dav.propfind(trash, "1", b"<not xml").status == 400
@@ -124,7 +110,7 @@ def test_another_user_reaches_nothing_of_the_trash(nc_dav, other_dav, base, tras
         assert other_dav.request(method, path, HTTP_DEPTH="1").status == 403
     assert other_dav.move(href, f"{own}/restore/{name}").status == 403
     # By its own URL, the same entry name is a made-up one.
-    assert other_dav.propfind(f"{own}/trash/{name}", "0", TRASH_PROPS).status == 404
+    assert other_dav.propfind(f"{own}/trash/{name}", "0", _propfind_body(TRASH_PROPS)).status == 404
     assert other_dav.delete(f"{own}/trash/{name}").status == 404
     assert other_dav.move(f"{own}/trash/{name}", f"{own}/restore/{name}").status == 404
     assert _items(other_dav, own + "/trash") == {}

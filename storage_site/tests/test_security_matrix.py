@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.urls import URLResolver, get_resolver
@@ -82,15 +83,20 @@ def _route_values(world: dict) -> dict:
     return values
 
 
-def _routes():
-    """(route pattern, view class) of every URL with a path parameter, admin aside."""
-    def walk(patterns, prefix=""):
+def _all_routes():
+    """(route pattern, pattern, namespace) of every URL."""
+    def walk(patterns, prefix="", namespace=None):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace or namespace)
             else:
-                yield prefix + str(pattern.pattern), pattern
-    for route, pattern in walk(get_resolver().url_patterns):
+                yield prefix + str(pattern.pattern), pattern, namespace
+    yield from walk(get_resolver().url_patterns)
+
+
+def _routes():
+    """(route pattern, view class) of every URL with a path parameter, admin aside."""
+    for route, pattern, _ in _all_routes():
         view_class = getattr(pattern.callback, "view_class", None)
         if pattern.pattern.converters and not route.startswith("admin/") and view_class is not None:
             yield route, pattern, view_class
@@ -346,23 +352,7 @@ def test_second_user_reaches_nothing_over_nextcloud(world, user, other_user):
             content = b"".join(resp.streaming_content) if resp.streaming else resp.content
             if resp.status_code < 400 or resp.status_code >= 500:
                 leaks.append(f"{name}: {method} {path}: {resp.status_code}")
-            if SECRET.encode() in content.replace(path.encode(), b"").replace(quote_path(path), b""):
+            if SECRET.encode() in content.replace(path.encode(), b"").replace(quote(path).encode(), b""):
                 leaks.append(f"{name}: {method} {path}: the answer names the victim's object")
     assert not leaks, "\n".join(leaks)
     assert _snapshot() == before
-
-
-def quote_path(path: str) -> bytes:
-    from urllib.parse import quote
-
-    return quote(path).encode()
-
-
-def _all_routes():
-    def walk(patterns, prefix="", namespace=None):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace or namespace)
-            else:
-                yield prefix + str(pattern.pattern), pattern, namespace
-    yield from walk(get_resolver().url_patterns)

@@ -8,8 +8,8 @@ Supported: `d:select` (properties, or `d:allprop`), `d:from` one scope
 `/files/{userid}/…` with depth 0, 1 or infinity, `d:where` with `d:and`, `d:or`,
 `d:not`, `d:is-collection`, and `d:eq`, `d:like`, `d:gt`, `d:gte`, `d:lt`, `d:lte` on
 `d:displayname`, `d:getcontenttype`, `d:getlastmodified`, `d:creationdate`,
-`d:getcontentlength`, `oc:size`, `oc:fileid`, `oc:favorite`; `d:orderby` on the same
-properties; `d:limit` (`d:nresults`, `firstresult`). Anything else is refused with 422,
+`d:getcontentlength`, `oc:size`, `oc:fileid`, `oc:favorite` (and `oc:owner-id`, which is
+always the caller); `d:orderby` on the same properties; `d:limit` (`d:nresults`, `firstresult`). Anything else is refused with 422,
 a body that is not such a request with 400."""
 
 import re
@@ -33,9 +33,9 @@ MAX_RESULTS = 1000  # per answer; a client pages with `firstresult`
 
 # A property a client may search or order by: the column it is.
 _COLUMNS = {
-    D + "displayname": "name", D + "getcontenttype": "mime_type", D + "getlastmodified": "updated_at",
+    D + "displayname": "name", D + "getcontenttype": "mime_type", D + "getlastmodified": "modified",
     D + "creationdate": "created_at", D + "getcontentlength": "size", f"{{{OC}}}size": "size",
-    f"{{{OC}}}fileid": "pk", FAVORITE: "is_favorite",
+    f"{{{OC}}}fileid": "pk", FAVORITE: "is_favorite", f"{{{OC}}}owner-id": "owner",
 }
 _COMPARISONS = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
@@ -93,7 +93,8 @@ def _answer(user, found, mode, names) -> HttpResponse:
 
 def _found(user, scope: Node, depth: str, match: Q, order: list[str]):
     nodes = Node.objects.for_owner(user).live().alias(
-        is_favorite=Exists(Star.objects.filter(user=user, node=OuterRef("pk"))))
+        is_favorite=Exists(Star.objects.filter(user=user, node=OuterRef("pk"))),
+        modified=selectors.modified_seconds())
     if depth == "0":
         nodes = nodes.filter(pk=scope.pk)
     elif depth == "1":
@@ -159,6 +160,10 @@ def _where(user, condition) -> Q:
     if operator == "like":
         return _like(user, column, literal)
     lookup = _COMPARISONS[operator]
+    if column == "owner":  # older apps' photo views ask for their own files so
+        if lookup != "exact":
+            raise Refused(422, "oc:owner-id is compared with DAV:eq only.")
+        return Q() if literal.strip() == user.username else Q(pk__in=[])
     if column == "mime_type":
         return _mime(literal, lookup)
     value = _literal(column, literal)
@@ -193,7 +198,9 @@ def _mime(literal: str, lookup: str) -> Q:
 
 def _literal(column: str, text: str):
     text = text.strip()
-    if column in ("updated_at", "created_at"):
+    if column == "modified":
+        return _time(text).timestamp()
+    if column == "created_at":
         return _time(text)
     if column == "is_favorite":
         return _boolean(text)
@@ -220,9 +227,9 @@ def _time(text: str) -> datetime:
 
 def _boolean(text) -> bool:
     value = (text or "").strip().lower()
-    if value not in ("1", "0", "true", "false"):
+    if value not in ("1", "0", "true", "false", "yes", "no"):  # the Android app sends "yes"
         raise Refused(400, "oc:favorite is 1 or 0.")
-    return value in ("1", "true")
+    return value in ("1", "true", "yes")
 
 
 def _order(orderby) -> list[str]:

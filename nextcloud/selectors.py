@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import F, FloatField, Func, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from dav import selectors as dav_selectors
 from files import selectors as files_selectors
@@ -141,6 +142,28 @@ def client_mtimes(*, node=None, parent=None, nodes=None) -> dict[int, float]:
     `parent`, for content that has not changed since (X-OC-Mtime)."""
     return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent, nodes))
                 .values_list("node_id", "mtime"))
+
+
+class _Epoch(Func):
+    """A date-time column as seconds since 1970."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # julianday keeps the fraction of a second (strftime's %s would not)
+        return self.as_sql(compiler, connection, template="((JULIANDAY(%(expressions)s) - 2440587.5) * 86400.0)",
+                           **extra)
+
+
+def modified_seconds():
+    """What `getlastmodified` shows, as seconds since 1970, for filtering and ordering
+    in the database: the time a client gave the current content (X-OC-Mtime), else
+    the entry's own."""
+    given = FileMtime.objects.filter(node=OuterRef("pk"), version=OuterRef("version")).values("mtime")[:1]
+    return Coalesce(Subquery(given, output_field=FloatField()), _Epoch("updated_at"))
 
 
 def own_file(*, user, file_id: int | None = None, path: str | None = None):

@@ -94,7 +94,7 @@ def test_favorites_by_search_and_by_report(nc_dav, tree, user):
 @pytest.mark.parametrize("body, status", [
     (b"<not xml", 400),
     (b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:"/>', 400),
-    (search_body(cmp("like", "oc:owner-id", "%x%"), scope="/files/{user}"), 422),
+    (search_body(cmp("like", "oc:permissions", "%x%"), scope="/files/{user}"), 422),
     (search_body(cmp("contains", "d:displayname", "x"), scope="/files/{user}"), 422),
     (search_body(cmp("gt", "oc:size", "big"), scope="/files/{user}"), 400),
     (search_body(cmp("gt", "d:getlastmodified", "yesterday"), scope="/files/{user}"), 400),
@@ -106,7 +106,7 @@ def test_favorites_by_search_and_by_report(nc_dav, tree, user):
     (search_body(cmp("eq", "d:displayname", "a"), scope="/files/{user}",
                  limit="<d:limit><d:nresults>-1</d:nresults></d:limit>"), 400),
     (search_body(cmp("eq", "d:displayname", "a"), scope="/files/{user}",
-                 orderby="<d:orderby><d:order><d:prop><oc:owner-id/></d:prop></d:order></d:orderby>"), 422),
+                 orderby="<d:orderby><d:order><d:prop><oc:permissions/></d:prop></d:order></d:orderby>"), 422),
 ])
 def test_what_is_not_served_is_a_clear_4xx(nc_dav, tree, user, body, status):
     answer = nc_dav.request("SEARCH", "/remote.php/dav/", body.replace(b"{user}", user.username.encode()))
@@ -143,3 +143,32 @@ def test_a_search_costs_the_same_queries_for_few_or_many_results(nc_dav, base, u
             assert len(found(nc_dav.request("SEARCH", "/remote.php/dav/", body))) == n
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_the_photo_views_query_pages_by_the_time_the_client_gave(nc_dav, base, user):
+    """As the Android app asks: images and videos, newest first, in pages below the last
+    time shown; the times are those `getlastmodified` shows (X-OC-Mtime when given)."""
+    for name, taken in (("2019.jpg", 1546300800), ("2021.jpg", 1609459200), ("2020.mp4", 1577836800)):
+        assert nc_dav.put(f"{base}/{name}", b"media", HTTP_X_OC_MTIME=str(taken)).status == 201
+    nc_dav.put(f"{base}/now.jpg", b"media")  # no client time: its own (today)
+    media = (f"<d:or>{cmp('like', 'd:getcontenttype', 'image/%')}{cmp('like', 'd:getcontenttype', 'video/%')}"
+             "</d:or>")
+    newest_first = ("<d:orderby><d:order><d:prop><d:getlastmodified/></d:prop><d:descending/></d:order>"
+                    "</d:orderby>")
+    page = "<d:limit><d:nresults>2</d:nresults></d:limit>"
+    first = found(nc_dav.request("SEARCH", "/remote.php/dav/", search_body(
+        media, scope=f"/files/{user.username}", orderby=newest_first, limit=page)))
+    assert first == [f"{base}/now.jpg", f"{base}/2021.jpg"]
+    below = f"<d:and>{cmp('lt', 'd:getlastmodified', 1609459200)}{media}</d:and>"
+    second = nc_dav.request("SEARCH", "/remote.php/dav/", search_body(
+        below, scope=f"/files/{user.username}", orderby=newest_first, limit=page))
+    assert found(second) == [f"{base}/2020.mp4", f"{base}/2019.jpg"]
+    assert b"Wed, 01 Jan 2020 00:00:00 GMT" in second.body
+    favorites = search_body(cmp("eq", "oc:favorite", "yes"), scope=f"/files/{user.username}")
+    assert found(nc_dav.request("SEARCH", "/remote.php/dav/", favorites)) == []
+    own = search_body(f"<d:and>{cmp('eq', 'oc:owner-id', user.username)}{media}</d:and>",
+                      scope=f"/files/{user.username}")
+    assert len(found(nc_dav.request("SEARCH", "/remote.php/dav/", own))) == 4
+    other = search_body(f"<d:and>{cmp('eq', 'oc:owner-id', 'someone-else')}{media}</d:and>",
+                        scope=f"/files/{user.username}")
+    assert found(nc_dav.request("SEARCH", "/remote.php/dav/", other)) == []

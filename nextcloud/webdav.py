@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from xml.sax.saxutils import escape
 from urllib.parse import quote, unquote, urlparse, urlunparse
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from wsgidav import util
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError, get_http_status_string
@@ -305,18 +306,24 @@ def http_date(when) -> str:
     return util.get_rfc1123_time(when.timestamp())
 
 
+def _body(request) -> dict:
+    """The request's (small) XML body as WsgiDAV reads one; past Django's limit on a body
+    read into memory (DATA_UPLOAD_MAX_MEMORY_SIZE), DAVError 413."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise DAVError(413, "The request body is too large.") from None
+    return {"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+
+
 def request_xml(request):
-    """The request's XML body (None when empty), read as WsgiDAV reads it; a body that is
-    not XML raises DAVError 400."""
-    body = request.body
-    return util.parse_xml_body({"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
-                               allow_empty=True)
+    """The request's XML body (None when empty); a body that is not XML raises DAVError 400."""
+    return util.parse_xml_body(_body(request), allow_empty=True)
 
 
 def propfind_request(request) -> tuple[str, list | None]:
     """A PROPFIND's mode ("allprop", "name", "named") and names, as /dav/ reads them."""
-    body = request.body
-    return propfind._parse({"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)})
+    return propfind._parse(_body(request))
 
 
 def answer(entries, mode: str, names) -> StreamingHttpResponse:

@@ -84,21 +84,21 @@ def test_trash_bin(server):
     nc = _nc(server)
     assert nc.capabilities["files"]["undelete"] is True
     nc.files.mkdir("NcTrash")
-    nc.files.upload("NcTrash/keep.txt", b"keep me")
+    nc.files.upload("NcTrash/kéép me.txt", b"keep me")
     nc.files.upload("NcTrash/drop.txt", b"drop me")
     nc.files.upload("NcTrash/more.txt", b"more")
-    for name in ("keep.txt", "drop.txt", "more.txt"):
+    for name in ("kéép me.txt", "drop.txt", "more.txt"):
         nc.files.delete(f"NcTrash/{name}")
     listed = {entry.info.trashbin_filename: entry for entry in nc.files.trashbin_list()}
-    assert {"keep.txt", "drop.txt", "more.txt"} <= set(listed)
-    keep = listed["keep.txt"]
-    assert keep.info.trashbin_original_location == "NcTrash/keep.txt" and keep.info.size == 7
+    assert {"kéép me.txt", "drop.txt", "more.txt"} <= set(listed)
+    keep = listed["kéép me.txt"]
+    assert keep.info.trashbin_original_location == "NcTrash/kéép me.txt" and keep.info.size == 7
     assert keep.info.trashbin_deletion_time > 0
     nc.files.trashbin_restore(keep)
-    assert nc.files.download("NcTrash/keep.txt") == b"keep me"
+    assert nc.files.download("NcTrash/kéép me.txt") == b"keep me"
     nc.files.trashbin_delete(listed["drop.txt"])
     names = [entry.info.trashbin_filename for entry in nc.files.trashbin_list()]
-    assert "keep.txt" not in names and "drop.txt" not in names and "more.txt" in names
+    assert "kéép me.txt" not in names and "drop.txt" not in names and "more.txt" in names
     nc.files.trashbin_cleanup()
     assert nc.files.trashbin_list() == []
     assert server.api("/api/trash")["items"] == []

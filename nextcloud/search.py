@@ -9,8 +9,9 @@ Supported: `d:select` (properties, or `d:allprop`), `d:from` one scope
 `d:not`, `d:is-collection`, and `d:eq`, `d:like`, `d:gt`, `d:gte`, `d:lt`, `d:lte` on
 `d:displayname`, `d:getcontenttype`, `d:getlastmodified`, `d:creationdate`,
 `d:getcontentlength`, `oc:size`, `oc:fileid`, `oc:favorite` (and `oc:owner-id`, which is
-always the caller); `d:orderby` on the same properties; `d:limit` (`d:nresults`, `firstresult`). Anything else is refused with 422,
-a body that is not such a request with 400."""
+always the caller); `d:orderby` on the same properties; `d:limit` (`d:nresults`,
+`firstresult`). Anything else is refused with 422, a body that is not such a request
+with 400."""
 
 import re
 import unicodedata

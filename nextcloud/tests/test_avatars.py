@@ -6,6 +6,8 @@ import io
 import pytest
 from PIL import Image
 
+from storage_site.testing.client import Client
+
 pytestmark = pytest.mark.django_db
 
 
@@ -32,7 +34,5 @@ def test_the_colour_is_the_users_own(nc, other_nc, user, other_user):
 def test_another_user_and_no_sign_in_get_nothing(nc, user, other_user):
     assert nc.get(f"/index.php/avatar/{other_user.username}/64").status_code == 404
     assert nc.get("/index.php/avatar/nobody-at-all/64").status_code == 404
-    from storage_site.testing.client import Client
-
     assert Client().get(f"/index.php/avatar/{user.username}/64").status_code == 401
     assert nc.post(f"/index.php/avatar/{user.username}/64").status_code == 405

@@ -6,8 +6,10 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from nextcloud.tests.test_webdav import D, OC
+from nextcloud.tests.test_webdav import D
 
 pytestmark = pytest.mark.django_db
 
@@ -129,10 +131,7 @@ def test_another_users_files_are_never_searched(nc_dav, other_dav, tree, user, o
     assert nc_dav.request("PROPFIND", "/remote.php/dav/").status == 405
 
 
-def test_a_search_costs_the_same_queries_for_few_or_many_results(nc_dav, base, user, django_assert_max_num_queries):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_a_search_costs_the_same_queries_for_few_or_many_results(nc_dav, base, user):
     body = search_body(cmp("like", "d:displayname", "%.txt"), scope=f"/files/{user.username}",
                        select="<oc:fileid/><oc:favorite/><oc:size/><nc:has-preview/><oc:share-types/>"
                               "<d:getlastmodified/>")

@@ -311,7 +311,8 @@ def _nextcloud_requests(world, victim) -> dict[str, list]:
                     b"", {})],
         "share-detail": [(method, f"/ocs/v2.php/apps/files_sharing/api/v1/shares/{world['share_id']}", b"", {})
                          for method in ("GET", "PUT", "DELETE")],
-        "dav-files": every + [("REPORT", files + "/", favorites, {}), ("PROPFIND", files + "/", b"", {"HTTP_DEPTH": "1"})],
+        "dav-files": every + [("REPORT", files + "/", favorites, {}),
+                              ("PROPFIND", files + "/", b"", {"HTTP_DEPTH": "1"})],
         "dav-trashbin": [("PROPFIND", f"/remote.php/dav/trashbin/{victim}/trash", b"", {"HTTP_DEPTH": "1"}),
                          ("PROPFIND", trash, b"", {"HTTP_DEPTH": "0"}), ("DELETE", trash, b"", {}),
                          ("DELETE", f"/remote.php/dav/trashbin/{victim}/trash", b"", {}),

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services as accounts
 from dav import auth
 from dav import views as dav_views
-from web.pages import signed_in
+from web.pages import CSP, signed_in
 
 from . import search, selectors, services, trashbin, versions, webdav
 from .ocs import OcsError, endpoint
@@ -128,8 +128,12 @@ def login_flow_legacy_grant(request):
     except (signing.BadSignature, KeyError, TypeError):
         return render(request, "nextcloud/login_flow.html", {"state": "expired"}, status=404)
     if request.method == "GET":
-        return render(request, "nextcloud/login_flow.html",
+        page = render(request, "nextcloud/login_flow.html",
                       {"state": "grant", "client_name": client, "user_name": request.user.username})
+        # The form's answer redirects to the client's nc:// URL, which the browser checks
+        # against form-action too.
+        page["Content-Security-Policy"] = CSP.replace("form-action 'self'", "form-action 'self' nc:")
+        return page
     _, secret = accounts.app_password_create(user=request.user, name=client)
     return _ClientRedirect(f"nc://login/server:{_server(request)}&user:{quote(request.user.username)}"
                            f"&password:{quote(secret)}")

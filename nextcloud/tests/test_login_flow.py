@@ -140,6 +140,7 @@ def test_the_older_flow_ends_in_the_clients_url_with_a_working_app_password(user
     page = _browser(user.email)
     shown = page.get(grant_page)
     assert shown.status_code == 200 and b"mirall/3.16.0" in shown.content and b"Grant access" in shown.content
+    assert "form-action 'self' nc:" in shown["Content-Security-Policy"]  # the form ends at nc://
     assert AppPassword.objects.filter(user=user).count() == 0  # nothing until granted
     granted = page.post(grant_page, {"grant": "1"})
     assert granted.status_code == 302

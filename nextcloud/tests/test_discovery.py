@@ -36,7 +36,8 @@ def test_capabilities_json_without_sign_in(version, code):
     public = caps["files_sharing"]["public"]
     assert caps["files_sharing"]["api_enabled"] and public["enabled"] and not public["upload"]
     assert public["expire_date"]["enabled"] and not public["password"]["enforced"]
-    assert not any(caps["files"][key] for key in ("bigfilechunking", "undelete", "versioning"))
+    assert not caps["files"]["bigfilechunking"]
+    assert caps["files"]["undelete"] is True and caps["files"]["versioning"] is True  # over DAV too
     assert not {"spreed", "end-to-end-encryption", "dav"} & set(caps)
 
 
@@ -51,7 +52,8 @@ def test_xml_by_default():
     root = ElementTree.fromstring(resp.content)
     assert root.tag == "ocs" and root.findtext("meta/statuscode") == "100" and root.findtext("meta/status") == "ok"
     assert root.findtext("data/capabilities/core/webdav-root") == "remote.php/webdav"
-    assert root.findtext("data/capabilities/files/undelete") == ""  # false, as Nextcloud writes it
+    assert root.findtext("data/capabilities/files/bigfilechunking") == ""  # false, as Nextcloud writes it
+    assert root.findtext("data/capabilities/files/undelete") == "1"
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

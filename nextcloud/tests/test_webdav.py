@@ -30,9 +30,9 @@ def _propfind_body(props=PROPS) -> bytes:
             "</d:prop></d:propfind>").encode()
 
 
-def listing(dav, path, depth="1") -> dict[str, dict]:
+def listing(dav, path, depth="1", props=PROPS) -> dict[str, dict]:
     """{href: {property tag: element}} of the properties found (200)."""
-    answer = dav.propfind(path, depth, _propfind_body())
+    answer = dav.propfind(path, depth, _propfind_body(props))
     assert answer.status == 207, answer
     entries = {}
     for response in ElementTree.fromstring(answer.body).iter(D + "response"):
@@ -42,16 +42,6 @@ def listing(dav, path, depth="1") -> dict[str, dict]:
                 found.update({prop.tag: prop for prop in propstat.find(D + "prop")})
         entries[response.findtext(D + "href")] = found
     return entries
-
-
-@pytest.fixture
-def nc_dav(user, app_password):
-    return Dav(user.username, app_password)
-
-
-@pytest.fixture
-def base(user):
-    return f"/remote.php/dav/files/{user.username}"
 
 
 def test_prefixes_are_nextcloud_s(nc_dav, base):

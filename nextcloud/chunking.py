@@ -103,6 +103,11 @@ def _upload_open(request, user, transfer_id, _chunk):
     if raw_body_length(request):
         raise Refused(415, "MKCOL takes no body.")
     existing = _upload_of(user, transfer_id, open_only=False)
+    if existing is not None and existing.session.status == UploadStatus.UPLOADING \
+            and existing.session.expires_at <= timezone.now():  # its time ran out before the sweep came
+        sessions.session_fail(existing.session, "UPLOAD_EXPIRED", "The upload expired before it was completed.",
+                              status=UploadStatus.EXPIRED)
+        existing.session.refresh_from_db()
     if existing is not None and existing.session.status in (UploadStatus.UPLOADING, UploadStatus.ASSEMBLING):
         raise Refused(405, "This upload folder exists already.")
     destination = request.headers.get("Destination")
@@ -319,10 +324,14 @@ def _destination(user, destination: str):
     return folder, names[-1], "/".join(names)
 
 
+_IF_ETAGS = re.compile(r"\[([^\]]+)\]")  # the entity tags of an If header: (["etag"])
+
+
 def _preconditions(request, existing) -> None:
-    """If-Match / If-None-Match on the destination, and Overwrite: F."""
+    """If-Match (or the etags of an If header, as the desktop app sends) and
+    If-None-Match on the destination, and Overwrite: F."""
     etag = f'"{existing.sha256}"' if existing is not None and not existing.is_folder else None
-    if_match = request.headers.get("If-Match")
+    if_match = request.headers.get("If-Match") or ", ".join(_IF_ETAGS.findall(request.headers.get("If", "")))
     if if_match and not (etag and (if_match.strip() == "*" or etag in [t.strip() for t in if_match.split(",")])):
         raise Refused(412, "The destination has changed (If-Match).")
     if_none_match = request.headers.get("If-None-Match")
@@ -359,10 +368,10 @@ def _upload_finish(request, user, transfer_id, chunk):
         if session.status == UploadStatus.UPLOADING:
             _complete(upload, folder=folder, name=name, total=total, checksum=checksum)
     except (Refused, ApplicationError) as exc:
-        code = getattr(exc, "code", "REFUSED")
-        session.refresh_from_db()
-        if session.status == UploadStatus.UPLOADING:
-            sessions.session_fail(session, code, exc.message)
+        if getattr(exc, "status_code", 400) < 500:  # a storage or database failure may be retried
+            session.refresh_from_db()
+            if session.status == UploadStatus.UPLOADING:
+                sessions.session_fail(session, getattr(exc, "code", "MOVE_REFUSED"), exc.message)
         raise
     return _finished(request, user, upload, path=path, mtime=mtime, checksum=checksum, created=created)
 

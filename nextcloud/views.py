@@ -130,7 +130,7 @@ def _webdav(request, user, mount: str):
     if request.method == "PUT" and "HTTP_OC_CHECKSUM" in request.META:
         try:
             checksum = checksums.body_verify(request)
-        except checksums.ChecksumInvalid as exc:
+        except (checksums.ChecksumInvalid, checksums.ChecksumMismatch) as exc:  # a bad header; an empty body
             return webdav.refusal(400, exc.message)
     response = dav_views.serve(request, user, webdav.nextcloud_app(), mount)
     webdav.answer_headers(response, user=user, method=request.method, path=request.path_info[len(mount):],

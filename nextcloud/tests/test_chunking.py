@@ -24,7 +24,7 @@ from files.uploads.sessions import sessions_expire
 from storage_site.testing.server import gunicorn_factory  # noqa: F401  (fixture)
 from folders.models import Node
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:Sync Nextcloud:DeprecationWarning")]
 
 MIB = 1024 * 1024
 D = "{DAV:}"
@@ -131,6 +131,23 @@ def test_overwrite_makes_a_version_and_answers_204(alice, user):
     assert answer.status == 204, answer
     node = Node.objects.get(owner=user, name="big.bin")
     assert node.version == 2 and node.size == 300
+
+
+@pytest.mark.parametrize("header", ["HTTP_IF_MATCH", "HTTP_IF"])
+def test_a_destination_that_changed_is_412(alice, user, header):
+    assert alice.put(f"/remote.php/dav/files/{user.username}/big.bin", b"old").status == 201
+    _open(alice, user, "cond", dest="big.bin")
+    alice.put(_upload_url(user, "cond", "1"), b"new")
+    stale = '"' + "0" * 64 + '"'
+    answer = _finish(alice, user, "cond", "big.bin", **{header: stale if header == "HTTP_IF_MATCH" else f"([{stale}])"})
+    assert answer.status == 412, answer
+    assert alice.get(f"/remote.php/dav/files/{user.username}/big.bin").body == b"old"
+    assert _held(user) == (3, 0)
+    current = '"' + hashlib.sha256(b"old").hexdigest() + '"'
+    _open(alice, user, "cond2", dest="big.bin")
+    alice.put(_upload_url(user, "cond2", "1"), b"new")
+    answer = _finish(alice, user, "cond2", "big.bin", **{header: current if header == "HTTP_IF_MATCH" else f"([{current}])"})
+    assert answer.status == 204, answer
 
 
 def test_byte_range_names_without_destination(alice, user):
@@ -292,6 +309,15 @@ def test_a_second_mkcol_of_an_open_upload_is_405(alice, user):
     assert alice.request("GET", _upload_url(user, "twice", "1")).status == 405
 
 
+def test_v1_chunk_names_on_files_make_an_ordinary_file(alice, user):
+    """The oldest chunking (`name-chunking-ID-N-I` PUT to files/ with OC-Chunked) is not
+    supported: what is documented is that such a PUT is an ordinary file of that name."""
+    answer = alice.put(f"/remote.php/dav/files/{user.username}/a.bin-chunking-42-2-0", b"abc", HTTP_OC_CHUNKED="1")
+    assert answer.status == 201
+    assert Node.objects.get(owner=user, name="a.bin-chunking-42-2-0").size == 3
+    assert not Node.objects.filter(owner=user, name="a.bin").exists()
+
+
 def test_put_with_oc_checksum(alice, user):
     url = f"/remote.php/dav/files/{user.username}/c.txt"
     content = b"checked content"
@@ -322,7 +348,7 @@ def live(gunicorn_factory):
     http = server.sign_up("chunker")
     created = http.post(server.url + "/api/app-passwords", json={"name": "clients"}, timeout=60)
     assert created.status_code == 201, created.text
-    body = created.json()
+    body = created.json().get("data") or created.json()
     return server, body.get("login") or "chunker", body["password"]
 
 

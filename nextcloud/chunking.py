@@ -194,7 +194,7 @@ def _chunk_put(request, user, transfer_id, chunk):
     try:
         if total is not None:
             session = sessions.session_size_declare(session, total)
-        number, offset, appends = _chunk_place(upload, chunk, length)
+        number, offset, appends = _chunk_place(upload, chunk, length, request.headers.get("OC-Chunk-Offset"))
     except ApplicationError as exc:
         if exc.code in _FATAL_CODES:
             _end_on_refusal(upload, exc)
@@ -202,28 +202,42 @@ def _chunk_put(request, user, transfer_id, chunk):
     hashes = _hashes_from(upload, offset) if appends else {}
     body = _ChunkBody(request, hashes=hashes,
                       verify=checksums.VerifiedBody(request, checksum=checksum, length=length) if checksum else None)
-    received = parts.part_receive(body.reader(), length=length)
+    received = parts.part_receive(body, length=length)
     try:
         part = parts.part_accept(session=session, number=number, received=received, offset=offset)
     except ApplicationError as exc:
         if exc.code in _FATAL_CODES:
             _end_on_refusal(upload, exc)
         raise
-    if hashes and part.size == length:  # carried on only by the chunk that follows the hashed bytes
-        ChunkedUpload.objects.filter(pk=upload.pk, hashed_bytes=offset).update(
-            hash_states={name: running.state().hex() for name, running in hashes.items()},
-            hashed_bytes=offset + length)
+    if appends and part.size == length:
+        if hashes:  # carried on only by the chunk that follows the hashed bytes
+            ChunkedUpload.objects.filter(pk=upload.pk, hashed_bytes=offset).update(
+                hash_states={name: running.state().hex() for name, running in hashes.items()},
+                hashed_bytes=offset + length)
+        ChunkedUpload.objects.filter(pk=upload.pk).update(chunk_names={**upload.chunk_names, str(number): chunk})
     return HttpResponse(status=201)
 
 
-def _chunk_place(upload: ChunkedUpload, name: str, length: int) -> tuple[int, int, bool]:
-    """(part number, byte offset, whether it appends) of a chunk named `name`: a number
-    (v2), or a byte range (the older names). Chunks come in order: a chunk already
-    received may come again (the same bytes), the next one appends, any other is refused."""
+def _chunk_place(upload: ChunkedUpload, name: str, length: int, offset_header: str | None) -> tuple[int, int, bool]:
+    """(part number, byte offset, whether it appends) of the chunk `name`. Chunks come in
+    order: one already received may come again (the same bytes), the next one appends,
+    any other is refused. v2 names are numbers 1–10000; an upload opened without
+    Destination also takes the older names, a chunk's first byte: `{first}-{last}`
+    (rclone, nc-py-api), or 15 digits and more, or any number with OC-Chunk-Offset (the
+    desktop app before v2)."""
     received = list(upload.session.parts.order_by("number").values_list("number", "offset", "size"))
     held = sum(size for _, _, size in received)
-    numbered = NUMBERED.match(name)
-    if numbered:
+    by_range = None if upload.numbered else BYTE_RANGE.match(name)
+    if by_range is None and not upload.numbered and name.isascii() and name.isdigit() and (
+            offset_header is not None or len(name) >= 15):
+        if offset_header is not None and not (offset_header.isascii() and offset_header.isdigit()):
+            raise Refused(400, "OC-Chunk-Offset must be a number of bytes.")
+        start = int(offset_header if offset_header is not None else name)
+    elif by_range is not None:
+        start, end = int(by_range.group(1)), int(by_range.group(2))
+        if end not in (start + length - 1, start + length) or not length:
+            raise Refused(400, f"Chunk '{name}' names other bytes than the {length} it has.")
+    elif NUMBERED.match(name):
         number = int(name)
         if not 1 <= number <= sessions.MAX_PARTS:
             raise Refused(400, f"Chunk numbers are 1 to {sessions.MAX_PARTS}; not {name}.")
@@ -232,13 +246,9 @@ def _chunk_place(upload: ChunkedUpload, name: str, length: int) -> tuple[int, in
         if number > len(received) + 1:
             raise Refused(400, f"Chunk {len(received) + 1} is missing: chunks are sent in order.")
         return number, held, True
-    by_range = BYTE_RANGE.match(name)
-    if by_range is None or upload.numbered:
+    else:
         raise Refused(400, f"'{name}' is not a chunk name: chunks are numbered 1 to {sessions.MAX_PARTS}"
-                           + ("." if upload.numbered else ", or named by their bytes (first-last)."))
-    start, end = int(by_range.group(1)), int(by_range.group(2))
-    if end not in (start + length - 1, start + length) or not length:
-        raise Refused(400, f"Chunk '{name}' names other bytes than the {length} it has.")
+                           + ("." if upload.numbered else ", or named by their first byte."))
     for number, offset, _ in received:
         if offset == start:
             return number, offset, False
@@ -262,9 +272,6 @@ class _ChunkBody:
     def __init__(self, stream, *, hashes: dict, verify):
         self.stream, self.hashes, self.verify = stream, hashes, verify
 
-    def reader(self):
-        return self
-
     def read(self, size: int = -1) -> bytes:
         data = self.verify.read(size) if self.verify is not None else self.stream.read(size)
         for running in self.hashes.values():
@@ -277,10 +284,9 @@ def _chunks_list(request, user, transfer_id, _chunk):
     base = f"{UPLOADS}{quote(user.username)}/{quote(transfer_id)}/"
     entries = [(base, None, upload.session.updated_at)]
     if request.headers.get("Depth", "1") != "0":
-        for number, offset, size, created in upload.session.parts.order_by("number").values_list(
-                "number", "offset", "size", "created_at"):
-            name = str(number) if upload.numbered or offset is None else f"{offset:015d}-{offset + size - 1:015d}"
-            entries.append((base + name, size, created))
+        for number, size, created in upload.session.parts.order_by("number").values_list(
+                "number", "size", "created_at"):
+            entries.append((base + quote(upload.chunk_names.get(str(number), str(number))), size, created))
     return _multistatus(entries)
 
 

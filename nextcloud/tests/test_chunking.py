@@ -168,6 +168,26 @@ def test_byte_range_names_without_destination(alice, user):
     assert _held(user) == (2500, 0)
 
 
+def test_offset_names_of_the_desktop_app_before_v2(alice, user):
+    """nextcloudcmd 3.7: MKCOL without Destination, chunks named by their first byte in
+    16 digits with OC-Chunk-Offset; older ones number them from 0 with the same header."""
+    content = _content(3000, b"desktop")
+    _open(alice, user, "2218940535", total=3000)
+    assert alice.put(_upload_url(user, "2218940535", "0000000000000000"), content[:1000],
+                     HTTP_OC_CHUNK_OFFSET="0").status == 201
+    assert alice.put(_upload_url(user, "2218940535", "0000000000001000"), content[1000:2000],
+                     HTTP_OC_CHUNK_OFFSET="1000").status == 201
+    assert alice.put(_upload_url(user, "2218940535", "00000002"), content[2000:], HTTP_OC_CHUNK_OFFSET="2000").status == 201
+    # resuming reads the names back as they were sent
+    assert _chunk_names(alice, user, "2218940535") == {"0000000000000000": 1000, "0000000000001000": 1000,
+                                                       "00000002": 1000}
+    answer = _finish(alice, user, "2218940535", "d.bin", HTTP_OC_TOTAL_LENGTH="3000",
+                     HTTP_IF=f'<http://testserver/remote.php/dav/files/{user.username}/d.bin> (["x"])',
+                     HTTP_OC_CHECKSUM="SHA256:" + hashlib.sha256(content).hexdigest())
+    assert answer.status == 412  # the If header names an etag d.bin does not have (it does not exist)
+    _nothing_kept(user, "d.bin")
+
+
 def test_adler32_checksum_on_move(alice, user):
     content = _content(700, b"adler")
     _open(alice, user, "ad")

@@ -4,9 +4,11 @@ is an upload session; a chunk is a part of it (an S3 multipart part on S3); the 
 of `.file` completes the session, and the file is committed as any other.
 
 - MKCOL opens it (`Destination` names the file: chunking v2, numbered chunks; without
-  one, the older byte-range chunk names); `OC-Total-Length`, on the MKCOL or on any
-  chunk, holds the quota for the whole file from then on.
-- PUT `…/{n}` stores chunk n (1–10000), or `…/{start}-{end}` the bytes from `start`.
+  one, the older names that give a chunk's first byte are taken too);
+  `OC-Total-Length`, on the MKCOL or on any chunk, holds the quota for the whole file
+  from then on.
+- PUT `…/{n}` stores chunk n (1–10000), or `…/{start}-{end}` (or a number with
+  `OC-Chunk-Offset`) the bytes from `start`.
   Chunks are taken in order (each follows the ones received), so the running
   OC-Checksum hashes follow the bytes without reading them again.
 - PROPFIND lists the chunks received (what a client resumes from); DELETE aborts.

@@ -338,16 +338,20 @@ _IF_ETAGS = re.compile(r"\[([^\]]+)\]")  # the entity tags of an If header: (["e
 def _preconditions(request, existing) -> None:
     """If-Match (or the etags of an If header, as the desktop app sends) and
     If-None-Match on the destination, and Overwrite: F."""
-    etag = f'"{existing.sha256}"' if existing is not None and not existing.is_folder else None
+    etag = existing.sha256 if existing is not None and not existing.is_folder else None
     if_match = request.headers.get("If-Match") or ", ".join(_IF_ETAGS.findall(request.headers.get("If", "")))
-    if if_match and not (etag and (if_match.strip() == "*" or etag in [t.strip() for t in if_match.split(",")])):
+    if if_match and not (etag and (if_match.strip() == "*" or etag in _etags(if_match))):
         raise Refused(412, "The destination has changed (If-Match).")
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and existing is not None and (if_none_match.strip() == "*" or (
-            etag and etag in [t.strip() for t in if_none_match.split(",")])):
+    if if_none_match and existing is not None and (if_none_match.strip() == "*" or etag in _etags(if_none_match)):
         raise Refused(412, "The destination exists (If-None-Match).")
     if existing is not None and request.headers.get("Overwrite", "T").strip().upper() == "F":
         raise Refused(412, "The destination exists and Overwrite is F.")
+
+
+def _etags(header: str) -> set[str]:
+    """The entity tags of a header, bare: `"a", W/"b"` → {a, b}."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
 
 
 def _upload_finish(request, user, transfer_id, chunk):

@@ -360,6 +360,29 @@ def test_put_with_oc_checksum(alice, user):
     assert "SHA1:" not in listing and "SHA256:" + hashlib.sha256(b"other").hexdigest() in listing
 
 
+@pytest.mark.celery_worker
+def test_a_big_file_assembled_by_the_worker(celery_worker, alice, user, settings, monkeypatch):
+    """The MOVE waits for the worker's assembly; past its wait it answers 423 and the
+    client asks again (rclone does), getting the file once it is there."""
+    if settings.STORAGE_BACKEND != "s3":
+        pytest.skip("the worker process shares storage with the tests only through S3")
+    settings.UPLOAD_ASSEMBLE_INLINE_MAX = 0
+    from nextcloud import chunking
+
+    content = _content(5 * MIB + 77, b"worker")
+    _open(alice, user, "w", dest="w.bin", total=len(content))
+    alice.put(_upload_url(user, "w", "1"), content[:5 * MIB])
+    alice.put(_upload_url(user, "w", "2"), content[5 * MIB:])
+    monkeypatch.setattr(chunking, "ASSEMBLY_WAIT_SECONDS", 0)
+    answer = _finish(alice, user, "w", "w.bin")
+    assert answer.status in (423, 201), answer
+    monkeypatch.setattr(chunking, "ASSEMBLY_WAIT_SECONDS", 60)
+    answer = _finish(alice, user, "w", "w.bin")
+    assert answer.status == 201 and answer.headers["OC-ETag"] == f'"{hashlib.sha256(content).hexdigest()}"', answer
+    assert alice.get(f"/remote.php/dav/files/{user.username}/w.bin").body == content
+    assert _held(user) == (len(content), 0)
+
+
 # --- real clients against a live server -------------------------------------------------------------
 
 @pytest.fixture

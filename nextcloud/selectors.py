@@ -15,7 +15,7 @@ from files.models import FileVersion, ShareLink
 from folders.models import Node, Star
 from previews.models import PreviewStatus, PreviewType
 
-from .models import FileMtime
+from .models import FileChecksum, FileMtime
 
 # A current Nextcloud major: clients check it to choose what they may use.
 VERSION = (32, 0, 3, 2)
@@ -30,15 +30,18 @@ def server_status() -> dict:
 
 
 def capabilities() -> dict:
-    """Only what works: a client that reads a capability uses it. Chunked upload is
-    announced by the slice that builds it (see docs/nextcloud.md)."""
+    """Only what works: a client that reads a capability uses it (see docs/nextcloud.md)."""
     major, minor, micro, _ = VERSION
     return {
         "version": {"major": major, "minor": minor, "micro": micro, "string": VERSION_STRING, "edition": "",
                     "extendedSupport": False},
         "capabilities": {
             "core": {"pollinterval": 60, "webdav-root": "remote.php/webdav"},
-            "files": {"bigfilechunking": False, "undelete": True, "versioning": True, "favorites": True},
+            "files": {"bigfilechunking": True, "undelete": True, "versioning": True, "favorites": True},
+            # Chunked upload v2 (/remote.php/dav/uploads/), on the upload engine.
+            "dav": {"chunking": "1.0"},
+            # OC-Checksum: all four are verified; SHA-256 costs nothing more (every file has it).
+            "checksums": {"supportedTypes": ["SHA256", "SHA1", "MD5", "ADLER32"], "preferredUploadType": "SHA256"},
             # Public links to files, read-only, with an optional password and expiry date.
             "files_sharing": {
                 "api_enabled": True, "resharing": False, "group_sharing": False, "sharebymail": {"enabled": False},
@@ -164,6 +167,13 @@ def modified_seconds():
     the entry's own."""
     given = FileMtime.objects.filter(node=OuterRef("pk"), version=OuterRef("version")).values("mtime")[:1]
     return Coalesce(Subquery(given, output_field=FloatField()), _Epoch("updated_at"))
+
+
+def client_checksums(*, node=None, parent=None, nodes=None) -> dict[int, str]:
+    """{file id: the checksum its client sent and the server verified} of one file or the
+    entries of `parent`, for content that has not changed since (OC-Checksum)."""
+    return dict(FileChecksum.objects.filter(version=F("node__version"), **_about(node, parent, nodes))
+                .values_list("node_id", "checksum"))
 
 
 def own_file(*, user, file_id: int | None = None, path: str | None = None):

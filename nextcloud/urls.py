@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from files.api.public import PublicShareDownloadView
 
-from . import avatars, previews, shares, views
+from . import avatars, chunking, previews, shares, views
 
 app_name = "nextcloud"
 
@@ -33,6 +33,8 @@ urlpatterns = [
     path("index.php/avatar/<str:user_id>/<int:size>/dark", avatars.avatar, {"dark": True}, name="avatar-dark"),
     path("index.php/login/flow", views.login_flow_legacy, name="login-flow-legacy"),
     path("index.php/login/flow/grant", views.login_flow_legacy_grant, name="login-flow-legacy-grant"),
+    re_path(r"^remote\.php/dav/uploads/(?P<user_id>[^/]+)(?:/(?P<transfer_id>[^/]+)(?:/(?P<chunk>[^/]+))?)?/?$",
+            chunking.uploads, name="dav-uploads"),
     path("index.php/core/preview", previews.preview, name="preview"),
     path("index.php/core/preview.png", previews.preview, name="preview-png"),
     path("s/<str:token>/download", PublicShareDownloadView.as_view(), name="share-download"),

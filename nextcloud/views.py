@@ -16,7 +16,7 @@ from dav import auth
 from dav import views as dav_views
 from web.pages import CSP, signed_in
 
-from . import search, selectors, services, trashbin, versions, webdav
+from . import checksums, search, selectors, services, trashbin, versions, webdav
 from .ocs import OcsError, endpoint
 
 LEGACY_FLOW_SALT = "nextcloud.login-flow"
@@ -195,12 +195,17 @@ def legacy_webdav(request):
 
 
 def _webdav(request, user, mount: str):
-    mtime = None
+    mtime = checksum = None
     if request.method == "PUT" and "HTTP_X_OC_MTIME" in request.META:
         mtime = webdav.mtime_parse(request.META["HTTP_X_OC_MTIME"])
         if mtime is None:  # refused before a byte is stored
             return webdav.refusal(400, "X-OC-Mtime must be a Unix timestamp.")
+    if request.method == "PUT" and "HTTP_OC_CHECKSUM" in request.META:
+        try:
+            checksum = checksums.body_verify(request)
+        except (checksums.ChecksumInvalid, checksums.ChecksumMismatch) as exc:  # a bad header; an empty body
+            return webdav.refusal(400, exc.message)
     response = dav_views.serve(request, user, webdav.nextcloud_app(), mount)
     webdav.answer_headers(response, user=user, method=request.method, path=request.path_info[len(mount):],
-                          mtime=mtime)
+                          mtime=mtime, checksum=checksum)
     return response

@@ -45,7 +45,12 @@ class _Facts:
 
     def __init__(self, user, *, node=None, parent=None, nodes=None):
         self.user, self.scope = user, {"node": node, "parent": parent, "nodes": nodes}
-        self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = None
+        self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = self._checksums = None
+
+    def client_checksum(self, node) -> str | None:
+        if self._checksums is None:
+            self._checksums = selectors.client_checksums(**self.scope)
+        return self._checksums.get(node.pk)
 
     def shared(self, node) -> bool:
         if self._shared is None:
@@ -77,8 +82,12 @@ class _Facts:
 def _checksums(res):
     if res.is_collection or not res.node.sha256:
         return None
+    # One <oc:checksum>, space-separated, as Nextcloud writes several: SHA-256 always,
+    # then the client's own (OC-Checksum) when it sent one.
     element = etree.Element(f"{{{OC}}}checksums")
-    etree.SubElement(element, f"{{{OC}}}checksum").text = "SHA256:" + res.node.sha256
+    client = res.facts().client_checksum(res.node)
+    etree.SubElement(element, f"{{{OC}}}checksum").text = " ".join(
+        ["SHA256:" + res.node.sha256] + ([client] if client else []))
     return element
 
 
@@ -246,12 +255,15 @@ def mtime_parse(value: str) -> float | None:
     return mtime if 0 <= mtime < 2 ** 40 else None  # NaN and infinities fail too
 
 
-def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None) -> None:
-    """What a Nextcloud client reads after a PUT or MKCOL: the entry's OC-FileId, and
-    its etag as OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept."""
+def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None, node=None,
+                   checksum: str | None = None) -> None:
+    """What a Nextcloud client reads after a PUT or MKCOL (or the MOVE that ends a
+    chunked upload, which names its `node`): the entry's OC-FileId, and its etag as
+    OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept; a verified
+    OC-Checksum is kept with the content."""
     if method not in ("PUT", "MKCOL") or response.status_code not in (201, 204):
         return
-    node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+    node = node or dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
     if node is None:
         return
     etag = dav_selectors.folder_etags(folder=node).get(node.pk, "") if node.is_folder else node.sha256
@@ -262,6 +274,8 @@ def answer_headers(response, *, user, method: str, path: str, mtime: float | Non
     if mtime is not None and not node.is_folder:
         services.file_mtime_set(node=node, mtime=mtime)
         response["X-OC-MTime"] = "accepted"
+    if checksum and not node.is_folder and not checksum.startswith("SHA256:"):  # SHA-256 every file has
+        services.file_checksum_set(node=node, checksum=checksum)
 
 
 def refusal(status: int, message: str) -> HttpResponse:

@@ -300,6 +300,7 @@ def _nextcloud_requests(world, victim) -> dict[str, list]:
               f"</d:like></d:where></d:basicsearch></d:searchrequest>").encode()
     favorites = (f'<?xml version="1.0"?><oc:filter-files {NC_NS}><d:prop><oc:fileid/></d:prop><oc:filter-rules>'
                  "<oc:favorite>1</oc:favorite></oc:filter-rules></oc:filter-files>").encode()
+    upload = f"/remote.php/dav/uploads/{victim}/{SECRET}-upload"  # the victim's open chunked upload
     every = [(method, f"{files}/{folder}/{SECRET}.txt", body, headers) for method, body, headers in DAV_REQUESTS]
     return {
         "status": [], "capabilities": [], "user": [], "unknown": [], "login-flow": [], "login-flow-poll": [],
@@ -326,6 +327,10 @@ def _nextcloud_requests(world, victim) -> dict[str, list]:
         "preview-png": [("GET", f"/index.php/core/preview.png?file=/{folder}/{SECRET}.txt&x=64&y=64", b"", {})],
         "avatar": [("GET", f"/index.php/avatar/{victim}/64", b"", {})],
         "avatar-dark": [("GET", f"/index.php/avatar/{victim}/64/dark", b"", {})],
+        "dav-uploads": [("PROPFIND", upload, b"", {"HTTP_DEPTH": "1"}), ("PUT", upload + "/1", b"x", {}),
+                        ("MKCOL", f"/remote.php/dav/uploads/{victim}/{SECRET}-other", b"", {}),
+                        ("MOVE", upload + "/.file", b"", {"HTTP_DESTINATION": f"http://testserver{files}/x.bin"}),
+                        ("DELETE", upload, b"", {})],
     }
 
 
@@ -342,6 +347,12 @@ def test_second_user_reaches_nothing_over_nextcloud(world, user, other_user):
     intruder.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(
         f"{other_user.username}:{secret}".encode()).decode(), HTTP_OCS_APIREQUEST="true")
     tree.home_get(user=other_user)
+    owner = Client()
+    owner.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        f"{user.username}:{app_password_create(user=user, name='owner')[1]}".encode()).decode())
+    opened = owner.generic("MKCOL", f"/remote.php/dav/uploads/{user.username}/{SECRET}-upload",
+                           HTTP_OC_TOTAL_LENGTH="10")
+    assert opened.status_code == 201, opened.content
     requests = _nextcloud_requests(world, user.username)
     names = {pattern.name for _, pattern, namespace in _all_routes() if namespace == "nextcloud" and pattern.name}
     assert not names - set(requests), "Nextcloud routes missing from the matrix: " + ", ".join(names - set(requests))

@@ -51,7 +51,7 @@ def test_xml_by_default():
     root = ElementTree.fromstring(resp.content)
     assert root.tag == "ocs" and root.findtext("meta/statuscode") == "100" and root.findtext("meta/status") == "ok"
     assert root.findtext("data/capabilities/core/webdav-root") == "remote.php/webdav"
-    assert root.findtext("data/capabilities/files/bigfilechunking") == ""  # false, as Nextcloud writes it
+    assert root.findtext("data/capabilities/files_sharing/public/upload") == ""  # false, as Nextcloud writes it
     assert root.findtext("data/capabilities/files/undelete") == "1"
 
 

@@ -52,6 +52,9 @@ TARGETS = {
     "sync_p95_ms": 100,           # a 500-change MegaVault sync page, 100,000 journal rows, PostgreSQL
     "preview_photos_per_s": 10,   # 12-megapixel JPEG previews on one worker process
     "poster_s": 2,                # poster of a 1080p, 10-minute video, queued → ready
+    "nextcloud_ratio": 0.9,       # nextcloudcmd MiB/s ÷ rclone over /dav/ MiB/s, same files, up and down
+    "nextcloud_resync_s": 3,      # a nextcloudcmd run over an unchanged 10,000-file tree
+    "nextcloud_rss_mib": 150,     # peak RSS of a gunicorn worker while nextcloudcmd syncs
 }
 
 

@@ -156,7 +156,7 @@ def nextcloud(stack: "Stack", cfg: dict, deadline: float) -> dict:
                     shutil.rmtree(down)
             shutil.rmtree(source)
 
-        if left() > 120:
+        if left() > 60:
             # The tree is made on the server (rows sharing one stored object: 10,000 uploads would
             # take most of the budget), then synced down once; the second run is the measure.
             stack.weed.client().put_object(Bucket=BUCKET, Key=TREE_KEY, Body=TREE_CONTENT)

@@ -196,6 +196,8 @@ def legacy_webdav(request):
 
 def _webdav(request, user, mount: str):
     mtime = checksum = None
+    if request.method == "PUT" and "HTTP_OC_CHUNKED" in request.META:  # else each chunk would be kept as a file
+        return webdav.refusal(501, "Chunked upload v1 is not supported: use chunked upload v2.")
     if request.method == "PUT" and "HTTP_X_OC_MTIME" in request.META:
         mtime = webdav.mtime_parse(request.META["HTTP_X_OC_MTIME"])
         if mtime is None:  # refused before a byte is stored

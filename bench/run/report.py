@@ -11,6 +11,7 @@ import psycopg
 from storage_site.testing.seaweedfs import weed_binary
 
 from .common import PG_ADMIN, ROOT, TARGETS
+from .nextcloud import nextcloud_rows
 from .stack import Stack
 
 
@@ -159,6 +160,8 @@ def figures(results: dict) -> list[dict]:
         passed = pr["worker_peak_rss_mib"] < TARGETS["worker_rss_mib"]
         add("  peak RSS of the handling worker, local storage (MiB)", pr["worker_peak_rss_mib"],
             f"< {TARGETS['worker_rss_mib']}", verdict(passed), "peer_worker_rss_mib", passed)
+    if results.get("nextcloud"):
+        nextcloud_rows(results["nextcloud"], add, verdict)
     sy = results.get("sync_pages")
     if sy and "latency" in sy:
         lat = sy["latency"]

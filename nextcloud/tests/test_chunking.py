@@ -329,15 +329,6 @@ def test_a_second_mkcol_of_an_open_upload_is_405(alice, user):
     assert alice.request("GET", _upload_url(user, "twice", "1")).status == 405
 
 
-def test_v1_chunk_names_on_files_make_an_ordinary_file(alice, user):
-    """The oldest chunking (`name-chunking-ID-N-I` PUT to files/ with OC-Chunked) is not
-    supported: what is documented is that such a PUT is an ordinary file of that name."""
-    answer = alice.put(f"/remote.php/dav/files/{user.username}/a.bin-chunking-42-2-0", b"abc", HTTP_OC_CHUNKED="1")
-    assert answer.status == 201
-    assert Node.objects.get(owner=user, name="a.bin-chunking-42-2-0").size == 3
-    assert not Node.objects.filter(owner=user, name="a.bin").exists()
-
-
 def test_put_with_oc_checksum(alice, user):
     url = f"/remote.php/dav/files/{user.username}/c.txt"
     content = b"checked content"

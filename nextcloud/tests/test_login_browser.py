@@ -12,7 +12,7 @@ import requests
 from dav.tests.test_clients import dav_server  # noqa: F401 (the real server, a fixture)
 from nextcloud.tests.test_nextcloudcmd import local_files, server  # noqa: F401 (a fixture)
 from nextcloud.tests.test_nc_py_api import ACCOUNT_PASSWORD
-from web.tests.conftest import TIMEOUT_MS, chromium, needs_chromium  # noqa: F401 (a fixture)
+from storage_site.testing.browser import TIMEOUT_MS, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.skipif(not shutil.which("nextcloudcmd"),
                                                  reason="needs the nextcloud-desktop-cmd Debian package")]

@@ -9,12 +9,12 @@ import pytest
 from accounts.models import AppPassword
 from accounts.tests.factories import PASSWORD
 from dav.tests.helpers import Dav
-from web.tests.conftest import chromium, needs_chromium, new_page  # noqa: F401 (the browser fixtures)
+from storage_site.testing.browser import needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_older_flow_signs_in_grants_and_hands_over_an_app_password(new_page, user):  # noqa: F811
+def test_the_older_flow_signs_in_grants_and_hands_over_an_app_password(new_page, user):
     page = new_page()
     page.set_extra_http_headers({"OCS-APIREQUEST": "true"})  # as the client's window sends it
     page.goto("/index.php/login/flow")

@@ -18,7 +18,7 @@ from files.services.uploads import file_upload
 from folders import services as tree
 from folders.models import Node
 
-from .conftest import DESKTOP, PHONE, needs_chromium
+from storage_site.testing.browser import DESKTOP, PHONE, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
 

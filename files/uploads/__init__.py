@@ -21,15 +21,15 @@ from .intake import StoredBytes, bytes_store, category_for, mime_for, target_che
 from .parts import ReceivedPart, part_accept, part_receive, part_urls, parts_sync
 from .sessions import (
     MAX_PARTS, UploadError, checksum_parse, session_abandon, session_cancel, session_error, session_fail, session_get,
-    session_start, session_state, sessions_expire,
+    session_size_declare, session_start, session_state, session_target_set, sessions_expire,
 )
 
 __all__ = [
     "MAX_PARTS", "ReceivedPart", "StoredBytes", "UploadError", "assemblies_resume", "bytes_store", "category_for",
     "checksum_parse", "file_commit", "file_receive", "file_upload", "mime_for", "part_accept", "part_receive",
     "part_urls", "parts_sync", "ranges", "session_abandon", "session_assemble", "session_cancel",
-    "session_complete", "session_error", "session_fail", "session_get", "session_start", "session_state",
-    "sessions_expire", "stored_upload_commit", "target_check", "version_upload",
+    "session_complete", "session_error", "session_fail", "session_get", "session_size_declare", "session_start",
+    "session_state", "session_target_set", "sessions_expire", "stored_upload_commit", "target_check", "version_upload",
 ]
 
 

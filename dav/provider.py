@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from urllib.parse import unquote, urlparse
 
 from wsgidav import util, xml_tools
+from wsgidav.xml_tools import etree
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
     HTTP_CONFLICT,
@@ -66,13 +67,26 @@ def dav_errors():
         raise DAVError(exc.status_code if 400 <= exc.status_code < 500 else HTTP_BAD_REQUEST, exc.message) from None
 
 
+_ABSENT = object()  # a live property this kind of resource does not have (404 in its propstat)
+
+
+def _resourcetype(res):
+    element = etree.Element("{DAV:}resourcetype")
+    if res.is_collection:
+        etree.SubElement(element, "{DAV:}collection")
+    return element
+
+
+# The properties every listing asks for, answered without WsgiDAV's chain of checks
+# (a PROPFIND of 10,000 entries asks 60,000 times); None: ask WsgiDAV.
 _LIVE_PROPERTIES = {
     "{DAV:}getlastmodified": lambda res: util.get_rfc1123_time(res.get_last_modified()),
     "{DAV:}creationdate": lambda res: util.get_rfc3339_time(res.get_creation_date()),
     "{DAV:}getetag": lambda res: res.get_etag(),
     "{DAV:}displayname": lambda res: res.get_display_name(),
-    "{DAV:}getcontentlength": lambda res: None if res.is_collection else str(res.get_content_length()),
-    "{DAV:}getcontenttype": lambda res: None if res.is_collection else res.get_content_type(),
+    "{DAV:}getcontentlength": lambda res: _ABSENT if res.is_collection else str(res.get_content_length()),
+    "{DAV:}getcontenttype": lambda res: _ABSENT if res.is_collection else res.get_content_type(),
+    "{DAV:}resourcetype": _resourcetype,
 }
 
 
@@ -137,12 +151,14 @@ class _NodeResource:
         return super().get_property_names(is_allprop=is_allprop) + list(self._dead())
 
     def get_property_value(self, name):
+        fast = _LIVE_PROPERTIES.get(name)
+        value = fast(self) if fast else None
+        if value is _ABSENT:
+            raise DAVError(HTTP_NOT_FOUND)
+        if value is not None:
+            return value
         if name.startswith("{DAV:}"):
-            # The properties every listing asks for, without WsgiDAV's per-property lookups
-            # (a PROPFIND of 10,000 entries asks 40,000 times); anything else goes to WsgiDAV.
-            fast = _LIVE_PROPERTIES.get(name)
-            value = fast(self) if fast else None
-            return value if value is not None else super().get_property_value(name)
+            return super().get_property_value(name)
         value = self._dead().get(name)
         if value is None:
             raise DAVError(HTTP_NOT_FOUND)

@@ -6,9 +6,11 @@ queries for 10 entries or 10,000.
 
 import hashlib
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import FloatField, Func, Q
+from django.db.models.base import ModelState
 
 from folders import services as tree
 from folders.models import Node
@@ -42,8 +44,42 @@ SHOWN_FIELDS = ("id", "uuid", "owner_id", "kind", "parent_id", "special", "name"
                 "mime_type", "version", "sha256", "trashed_at", "created_at", "updated_at")
 
 
+class _Epoch(Func):
+    """A timestamp as seconds since 1970: the database turns 20,000 of them into floats in
+    a fraction of the time the driver takes to parse them into datetimes."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5) * 86400.0",
+                           **extra)
+
+
+_ROW_FIELDS = tuple(name for name in SHOWN_FIELDS if name not in ("created_at", "updated_at"))
+
+
 def children_of(folder: Node) -> list[Node]:
-    return list(Node.objects.live().filter(parent=folder).only(*SHOWN_FIELDS).order_by("name", "pk"))
+    """The folder's live entries by name. A listing of 10,000 is the cost of a PROPFIND, so
+    the rows are read as tuples and made into nodes without Model.__init__ (which costs
+    more than the query); their two dates come as seconds (to the microsecond on
+    PostgreSQL, the millisecond on SQLite)."""
+    rows = (Node.objects.live().filter(parent=folder).order_by("name", "pk")
+            .annotate(created_s=_Epoch("created_at"), updated_s=_Epoch("updated_at"))
+            .values_list(*_ROW_FIELDS, "created_s", "updated_s"))
+    return [_node(row, rows.db) for row in rows]
+
+
+def _node(row: tuple, db: str) -> Node:
+    """A loaded node from a row of `_ROW_FIELDS` and the two dates, as Model.from_db would
+    make it (the fields not loaded are read on first use, as with `only`)."""
+    node = Node.__new__(Node)
+    node.__dict__.update(zip(_ROW_FIELDS, row))
+    node.created_at = datetime.fromtimestamp(row[-2], UTC)
+    node.updated_at = datetime.fromtimestamp(row[-1], UTC)
+    node._state = ModelState()
+    node._state.adding, node._state.db = False, db
+    return node
 
 
 # What a folder's etag is made of, over everything below it: how many live entries,

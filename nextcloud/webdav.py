@@ -10,8 +10,7 @@ from xml.sax.saxutils import escape
 from urllib.parse import quote, unquote, urlparse, urlunparse
 
 from django.http import HttpResponse
-from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError, get_http_status_string
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.wsgidav_app import WsgiDAVApp
 from wsgidav.xml_tools import etree
 
@@ -185,42 +184,8 @@ def _below_mount(environ, destination: str) -> str:
 
 
 def multistatus(resources, mode: str, names):
-    """dav.propfind's streamed multistatus, with Nextcloud's prefixes declared once."""
-    declarations = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
-    yield f'<?xml version="1.0" encoding="UTF-8"?>\n<d:multistatus {declarations}>'.encode()
-    for start in range(0, len(resources), propfind.BATCH):
-        batch = etree.Element("{DAV:}multistatus", nsmap=NAMESPACES)
-        for resource in resources[start:start + propfind.BATCH]:
-            properties = resource.get_properties(mode, name_list=names) if mode == "named" else \
-                resource.get_properties(mode)
-            _response(batch, resource.get_href(), properties)
-        xml = etree.tostring(batch, encoding="UTF-8", xml_declaration=False)
-        yield xml[xml.index(b">") + 1:xml.rindex(b"</")]
-    yield b"</d:multistatus>"
-
-
-def _response(parent, href: str, properties) -> None:
-    """One <d:response>, a <d:propstat> per status (as WsgiDAV's add_property_response,
-    without its per-response namespace prefixes)."""
-    by_status: dict[str, list] = {}
-    for name, value in properties:
-        status = "200 OK"
-        if isinstance(value, DAVError):
-            status, value = get_http_status_string(value), None
-        by_status.setdefault(status, []).append((name, value))
-    response = etree.SubElement(parent, "{DAV:}response")
-    etree.SubElement(response, "{DAV:}href").text = href
-    for status, found in by_status.items():
-        propstat = etree.SubElement(response, "{DAV:}propstat")
-        prop = etree.SubElement(propstat, "{DAV:}prop")
-        for name, value in found:
-            if value is None:
-                etree.SubElement(prop, name)
-            elif util.is_etree_element(value):
-                prop.append(value)
-            else:
-                etree.SubElement(prop, name).text = util.to_unicode_safe(value)
-        etree.SubElement(propstat, "{DAV:}status").text = "HTTP/1.1 " + status
+    """dav.propfind's streamed multistatus, with Nextcloud's prefixes."""
+    return propfind.multistatus(resources, mode, names, prefixes={uri: prefix for prefix, uri in NAMESPACES.items()})
 
 
 @functools.cache

@@ -6,6 +6,7 @@ tree with Depth 1, and folder etags tell it where nothing changed. The request i
 read and every entry rendered with WsgiDAV's own functions, as its do_PROPFIND does.
 """
 
+from itertools import chain
 from xml.sax.saxutils import escape, quoteattr
 
 from wsgidav import util
@@ -36,7 +37,8 @@ def propfind(server, environ, start_response, render=None):
         raise DAVError(HTTP_NOT_FOUND)
     server._evaluate_if_headers(res, environ)
     mode, names = _parse(environ)
-    resources = res.get_descendants(depth=depth, add_self=True)
+    # The entries are read from the database while the answer is written.
+    resources = chain([res], res.members()) if depth == "1" and res.is_collection else [res]
     start_response("207 Multi-Status", [("Content-Type", "application/xml; charset=utf-8"),
                                         ("Date", util.get_rfc1123_time())])
     return (render or multistatus)(resources, mode, names)

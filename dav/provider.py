@@ -300,13 +300,16 @@ class FolderResource(_NodeResource, DAVCollection):
         return self.provider.resource_for(self._child_path(name), self.environ, child)
 
     def get_member_list(self):
-        """Every entry with what PROPFIND shows, in three queries whatever their number."""
-        children = selectors.children_of(self.node)
-        etags = selectors.folder_etags(parent=self.node) if any(c.is_folder for c in children) else {}
+        return list(self.members())
+
+    def members(self):
+        """Every entry with what PROPFIND shows, made as they are read (a PROPFIND writes
+        them out as they come), in three queries whatever their number."""
+        etags = selectors.folder_etags(parent=self.node)
         properties = selectors.dead_properties(parent=self.node)
-        return [self.provider.resource_for(self._child_path(child.name), self.environ, child,
-                                           etag=etags.get(child.pk, ""), properties=properties.get(child.pk, {}))
-                for child in children]
+        for child in selectors.children_of(self.node):
+            yield self.provider.resource_for(self._child_path(child.name), self.environ, child,
+                                             etag=etags.get(child.pk, ""), properties=properties.get(child.pk, {}))
 
     def create_empty_resource(self, name):
         with dav_errors():

@@ -148,12 +148,11 @@ class NextcloudFile(_Nextcloud, FileResource):
 
 
 class NextcloudFolder(_Nextcloud, FolderResource):
-    def get_member_list(self):
-        members = super().get_member_list()
+    def members(self):
         facts = _Facts(self.user, parent=self.node)
-        for member in members:
+        for member in super().members():
             member._facts = facts
-        return members
+            yield member
 
 
 class NextcloudProvider(StratusProvider):

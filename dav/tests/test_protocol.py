@@ -173,6 +173,21 @@ def test_properties(dav, user):
     assert b"rating" in answer.body and b">5</" in answer.body  # the property followed the file
 
 
+def test_getlastmodified_is_protected_and_a_proppatch_setting_it_changes_nothing(dav):
+    dav.put("/dav/t.txt", b"x")
+    before = dav.prop("/dav/t.txt", "getlastmodified")
+    patch = dav.request("PROPPATCH", "/dav/t.txt", b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+                        b'xmlns:Z="urn:example"><D:set><D:prop><D:getlastmodified>Mon, 01 Jan 2001 00:00:00 GMT'
+                        b"</D:getlastmodified><Z:rating>5</Z:rating></D:prop></D:set></D:propertyupdate>",
+                        content_type="application/xml")
+    assert patch.status == 207, patch
+    statuses = {prop.tag: stat.findtext("{DAV:}status") for stat in ElementTree.fromstring(patch.body).iter(
+        "{DAV:}propstat") for prop in stat.find("{DAV:}prop")}
+    assert "403" in statuses["{DAV:}getlastmodified"] and "424" in statuses["{urn:example}rating"], statuses
+    assert dav.prop("/dav/t.txt", "getlastmodified") == before
+    assert b"rating" not in dav.propfind("/dav/t.txt", "0").body
+
+
 def test_a_folder_etag_changes_when_anything_below_changes(dav):
     dav.mkcol("/dav/a")
     dav.mkcol("/dav/a/b")

@@ -7,6 +7,7 @@ maps resources to nodes and service errors to DAV errors.
 """
 
 import io
+import time
 from contextlib import contextmanager
 from urllib.parse import unquote, urlparse
 
@@ -71,16 +72,29 @@ _ABSENT = object()  # a live property this kind of resource does not have (404 i
 
 
 def _resourcetype(res):
+    if not res.is_collection:
+        return ""  # an empty <resourcetype/>, as WsgiDAV answers, without making an element per file
     element = etree.Element("{DAV:}resourcetype")
-    if res.is_collection:
-        etree.SubElement(element, "{DAV:}collection")
+    etree.SubElement(element, "{DAV:}collection")
     return element
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _http_date(seconds: float) -> str:
+    """RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`), as WsgiDAV's get_rfc1123_time writes it
+    through email.utils at four times the cost (a listing writes 10,000)."""
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
 # The properties every listing asks for, answered without WsgiDAV's chain of checks
 # (a PROPFIND of 10,000 entries asks 60,000 times); None: ask WsgiDAV.
 _LIVE_PROPERTIES = {
-    "{DAV:}getlastmodified": lambda res: util.get_rfc1123_time(res.get_last_modified()),
+    "{DAV:}getlastmodified": lambda res: _http_date(res.get_last_modified()),
     "{DAV:}creationdate": lambda res: util.get_rfc3339_time(res.get_creation_date()),
     "{DAV:}getetag": lambda res: res.get_etag(),
     "{DAV:}displayname": lambda res: res.get_display_name(),

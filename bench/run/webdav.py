@@ -11,7 +11,8 @@ from pathlib import Path
 
 import requests
 
-from .common import MIB, PYTHON, ROOT, TARGETS, log, percentile, summary_ms
+from .common import MIB, TARGETS, log, percentile, summary_ms
+from .peer import peer_forget
 from .procs import RssSampler
 from .stack import Copyparty, Gunicorn, Stack, run_task
 from .transfer import make_source
@@ -83,6 +84,23 @@ def _sha(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _transfer(env: dict, remote: str, pid: int, kind: str, way: str, name: str, source: tuple, target: Path) -> dict:
+    """One timed rclone command: the big file (`copyto`) or the tree (`copy`), up from the
+    source or down into `target`, which is then hashed against the source and removed."""
+    command = "copyto" if kind == "big" else "copy"
+    if way == "up":
+        os.sync()  # each write starts with no dirty pages (see `peer`)
+        return _rclone(env, command, str(source[0]), remote + name, sampler_pid=pid)
+    run = _rclone(env, command, remote + name, str(target), sampler_pid=pid)
+    if kind == "big":
+        run["sha256_ok"] = _sha(target) == source[1]
+        target.unlink()
+    else:
+        run["sha256_ok"] = {path.name: _sha(path) for path in target.iterdir()} == source[1]
+        shutil.rmtree(target)
+    return run
+
+
 def webdav(stack: "Stack", cfg: dict, deadline: float) -> dict:
     """rclone up and down, one big file then a tree of small ones, copyparty and Stratus
     interleaved `repeats` times; then PROPFIND timings on the stack's own server."""
@@ -98,6 +116,7 @@ def webdav(stack: "Stack", cfg: dict, deadline: float) -> dict:
     big_sha = make_source(big, cfg["dav_file_mib"])
     tree_src = scratch / "tree"
     tree_sha = _tree(tree_src, cfg["dav_small_files"], 10)
+    sources = {"big": (big, big_sha), "tree": (tree_src, tree_sha)}
     runs = {f"{server}_{kind}_{way}": [] for server in ("copyparty", "stratus") for kind in ("big", "tree")
             for way in ("up", "down")}
     out = {"file_mib": cfg["dav_file_mib"], "small_files": cfg["dav_small_files"], "small_kib": 10,
@@ -120,33 +139,16 @@ def webdav(stack: "Stack", cfg: dict, deadline: float) -> dict:
         for n in range(cfg["repeats"]):
             if time.monotonic() > deadline - 120:
                 break
-            for server, (remote, pid) in servers.items():
-                os.sync()  # each write starts with no dirty pages (see `peer`)
-                runs[f"{server}_big_up"].append(_rclone(env, "copyto", str(big), f"{remote}big-{n}.bin",
-                                                        sampler_pid=pid))
-            for server, (remote, pid) in servers.items():
-                target = scratch / f"{server}-big-{n}.bin"
-                runs[f"{server}_big_down"].append(_rclone(env, "copyto", f"{remote}big-{n}.bin", str(target),
-                                                          sampler_pid=pid))
-                runs[f"{server}_big_down"][-1]["sha256_ok"] = _sha(target) == big_sha
-                target.unlink()
-            for server, (remote, pid) in servers.items():
-                os.sync()
-                runs[f"{server}_tree_up"].append(_rclone(env, "copy", str(tree_src), f"{remote}tree-{n}",
-                                                         sampler_pid=pid))
-            for server, (remote, pid) in servers.items():
-                target = scratch / f"{server}-tree-{n}"
-                runs[f"{server}_tree_down"].append(_rclone(env, "copy", f"{remote}tree-{n}", str(target),
-                                                           sampler_pid=pid))
-                runs[f"{server}_tree_down"][-1]["sha256_ok"] = {
-                    p.name: _sha(p) for p in target.iterdir()} == tree_sha
-                shutil.rmtree(target)
+            for kind, way in (("big", "up"), ("big", "down"), ("tree", "up"), ("tree", "down")):
+                for server, (remote, pid) in servers.items():
+                    runs[f"{server}_{kind}_{way}"].append(_transfer(
+                        env, remote, pid, kind, way, f"{kind}-{n}", sources[kind], scratch / f"{server}-{kind}-{n}"))
             # copyparty's folder is emptied as we go; Stratus's files go at the end (below)
-            for name in (f"big-{n}.bin", f"tree-{n}"):
+            for name in (f"big-{n}", f"tree-{n}"):
                 path = party.folder / name
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
             log(f"webdav run {n + 1}: " + ", ".join(f"{k} {v[-1]['seconds']} s" for k, v in runs.items()))
-        _forget(local, env, auth)
+        _forget(local, env, account["token"])
     finally:
         party.stop()
         local.stop()
@@ -171,7 +173,7 @@ def webdav(stack: "Stack", cfg: dict, deadline: float) -> dict:
     return out
 
 
-def _forget(local: "Gunicorn", env: dict, auth: dict) -> None:
+def _forget(local: "Gunicorn", env: dict, token: str) -> None:
     """The local-storage server shares the database with the S3 one: its files go for good
     (to the trash over WebDAV, the trash emptied, gc_blobs drops their blobs and files)."""
     listed = subprocess.run(["rclone", "lsf", "stratus:", *RCLONE_FLAGS], env=env, capture_output=True, text=True,
@@ -179,13 +181,10 @@ def _forget(local: "Gunicorn", env: dict, auth: dict) -> None:
     for name in listed.stdout.split():
         subprocess.run(["rclone", "purge" if name.endswith("/") else "deletefile", f"stratus:{name}",
                         *RCLONE_FLAGS], env=env, capture_output=True, timeout=300, check=True)
-    response = requests.delete(local.url + "/api/trash", headers=auth, timeout=300)
+    response = requests.delete(local.url + "/api/trash", headers={"Authorization": f"Bearer {token}"}, timeout=300)
     if response.status_code != 200:
         raise RuntimeError(f"emptying the trash answered {response.status_code}: {response.text[:300]}")
-    proc = subprocess.run([PYTHON, "manage.py", "gc_blobs", "--skip-orphans"], env=local.env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError(f"gc_blobs failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    peer_forget(local, token, [])  # nothing is left to delete by id: this runs its gc_blobs
 
 
 def propfind_timing(stack: "Stack", cfg: dict, account: dict, deadline: float) -> dict:

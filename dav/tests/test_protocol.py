@@ -2,14 +2,11 @@
 what the other APIs see, and bad input gets a clear DAV error that keeps nothing."""
 
 import hashlib
-import tracemalloc
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
@@ -19,7 +16,7 @@ from files.tests.test_sync_status import status
 from folders import services as tree
 from folders.models import Node, NodeKind
 
-from .helpers import PROPFIND_ALL
+from .helpers import PROPFIND_ALL, served_measured
 
 pytestmark = pytest.mark.django_db
 
@@ -269,24 +266,10 @@ def test_a_listing_of_10000_entries_is_written_as_it_is_read(dav, user):
     dav.propfind("/dav/", "0")  # the first sign-in of an app password records its use
     environ = RequestFactory().generic("PROPFIND", "/dav/big/", PROPFIND_ALL, content_type="application/xml",
                                        HTTP_DEPTH="1", HTTP_AUTHORIZATION=dav.auth).environ
-    started, sizes, first = [], 0, None
-    request_started.disconnect(close_old_connections)  # keep the test's transaction, as the test client does
-    request_finished.disconnect(close_old_connections)
-    tracemalloc.start()
-    try:
-        answer = WSGIHandler()(environ, lambda status, headers: started.append(status))
-        for chunk in answer:
-            first = chunk if first is None else first
-            sizes += len(chunk)
-        answer.close()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    assert started[0].startswith("207"), started
+    status, first, size, peak = served_measured(environ)
+    assert status.startswith("207"), status
     assert first.count(b"<D:response>") < 1000
-    assert sizes > 5 * MiB  # the whole answer (7 MiB) ...
+    assert size > 5 * MiB  # the whole answer (7 MiB) ...
     assert peak < 3 * MiB, f"{peak / MiB:.1f} MiB held"  # ... never held, nor the 10,000 entries
 
 

@@ -30,7 +30,11 @@ def node_at(*, user, names: list[str], home: Node | None = None) -> Node | None:
     match = Q()
     for level, name in enumerate(names, start=1):
         match |= Q(depth=home.depth + level, name=name)
-    candidates = Node.objects.for_owner(user).live().filter(match, path__startswith=home.path)
+    # Every live entry of the user with one of the names at its depth, found through the
+    # owner-and-name index (`parent` not null is that partial index's condition); the walk
+    # from home below keeps only the chain. A filter on the path prefix instead made
+    # PostgreSQL read every entry the user has, on every request.
+    candidates = Node.objects.for_owner(user).live().filter(match, parent__isnull=False)
     by_parent = {(n.parent_id, n.name): n for n in candidates}
     node = home
     for name in names:

@@ -1,9 +1,11 @@
-"""PROPFIND answered as a stream: the multistatus goes out a batch of entries at a
-time, so a folder of 10,000 entries never sits in memory as one XML tree.
+"""PROPFIND answered as a stream: the entries are read from the database while the
+multistatus goes out a batch at a time, so a folder of 10,000 entries never sits in
+memory, as entries or as XML.
 
 Depth infinity is refused (403 with `propfind-finite-depth`): a client walks the
 tree with Depth 1, and folder etags tell it where nothing changed. The request is
-read and every entry rendered with WsgiDAV's own functions, as its do_PROPFIND does.
+read, and each entry's properties gathered, by WsgiDAV's own functions, as its
+do_PROPFIND does; the answer is written here.
 """
 
 from itertools import chain
@@ -25,7 +27,8 @@ BATCH = 200  # entries per piece of the answer
 
 def propfind(server, environ, start_response, render=None):
     """`server` is WsgiDAV's RequestServer of this request (its If-header checks);
-    `render(resources, mode, names)` writes the multistatus (a dialect's own)."""
+    `render(resources, mode, names)` writes the multistatus (a dialect's own) from an
+    iterable of resources, read once."""
     depth = environ.setdefault("HTTP_DEPTH", "infinity")  # RFC 4918: no Depth means infinity
     if depth == "infinity":
         raise DAVError(HTTP_FORBIDDEN, "Depth: infinity is not served; use Depth: 1.",

@@ -18,6 +18,9 @@ from storage_site.testing.client import Client
 
 TEST_BUCKET = "stratus-test"
 
+# The browser fixtures (chromium, new_page, shot), defined once for every app's tests.
+pytest_plugins = ["storage_site.testing.browser"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def storage_backend(tmp_path_factory):

@@ -132,6 +132,7 @@ class UserGroup(models.Model):
 
 class Client(models.TextChoices):
     WEB = "web", "LayoodStorage"
+    BROWSER = "browser", "Web drive (browser)"
     MOBILE = "mobile", "MegaVault mobile"
     STREAMVAULT = "streamvault", "StreamVault"
     FILEAGO = "fileago", "FileAgo"

@@ -230,7 +230,8 @@ def otp_request(*, phone: str) -> None:
         transaction.on_commit(lambda: whatsapp_send_otp_task.delay(phone=phone, code=code), robust=True)
 
 
-def otp_verify(*, phone: str, code: str, ip_address: str | None, user_agent: str) -> SignIn:
+def otp_verify(*, phone: str, code: str, ip_address: str | None, user_agent: str,
+               client: str = Client.WEB) -> SignIn:
     """Check a code and sign in, creating a client account on a phone's first sign-in."""
     now = timezone.now()
     hour_ago = now - timedelta(hours=1)
@@ -261,7 +262,7 @@ def otp_verify(*, phone: str, code: str, ip_address: str | None, user_agent: str
     if not consumed:
         raise InvalidOtp()
     user = _user_for_phone(phone)
-    return _sign_in(user, client=Client.WEB, ip_address=ip_address, user_agent=user_agent)
+    return _sign_in(user, client=client, ip_address=ip_address, user_agent=user_agent)
 
 
 def _user_for_phone(phone: str) -> User:

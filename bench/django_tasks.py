@@ -8,11 +8,13 @@ set-up share exactly one configuration: the environment the driver builds.
 
 Commands
   users            create the bench users (quota 1 TiB), sign each in, print tokens
-  seed-listing     one folder with N file rows sharing one blob (bulk_create + 1 UPDATE)
+  seed-listing     one folder with N file rows sharing one blob (bulk_create + 1 UPDATE a folder), maybe in subfolders
   seed-search      N file rows for the search user, through PostgreSQL COPY
   query-counts     SQL queries of GET /api/files/list at several page sizes (test client)
   explain          EXPLAIN (ANALYZE, BUFFERS) of the SQL one search request runs
   load-users       N users with a password, for the load run's sign-ins
+  web-session      a browser session of the web drive for a bench user (its cookie)
+  web-query-counts SQL queries of a drive folder page (first and last page, each order)
 """
 
 import hashlib
@@ -34,7 +36,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import CharField, JSONField, Value  # noqa: E402
+from django.db.models import CharField, F, JSONField, Value  # noqa: E402
 from django.db.models.functions import Cast, Concat  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -68,7 +70,8 @@ def cmd_users(args):
 
 
 def cmd_seed_listing(args):
-    """A folder holding `files` file rows, every one a version-1 file of one shared blob."""
+    """A folder (`name`, default bench-listing) holding `files` file rows, every one a
+    version-1 file of one shared blob; with `folders`, spread over that many subfolders."""
     user = User.objects.get(username=args["username"])
     n, content = args["files"], args["content"].encode()
     sha = hashlib.sha256(content).hexdigest()
@@ -76,29 +79,33 @@ def cmd_seed_listing(args):
     started = time.perf_counter()
     with transaction.atomic():
         home = tree.home_get(user=user)
-        folder = tree.folder_create(user=user, parent=home, name="bench-listing")
+        folder = tree.folder_create(user=user, parent=home, name=args.get("name", "bench-listing"))
+        parents = [tree.folder_create(user=user, parent=folder, name=f"d{i:03d}")
+                   for i in range(args.get("folders", 0))] or [folder]
         blob = Blob.objects.create(sha256=sha, size=len(content), storage_key=args["storage_key"], ref_count=n)
         now = timezone.now()
-        nodes = [Node(owner=user, parent=folder, kind=NodeKind.FILE, depth=folder.depth + 1,
+        nodes = [Node(owner=user, parent=parents[i % len(parents)], kind=NodeKind.FILE, depth=parents[0].depth + 1,
                       name=f"{rng.choice(WORDS)}_{rng.choice(WORDS)}_{i:06d}.jpg", size=len(content),
                       mime_type="image/jpeg", category=Category.IMAGE, version=1, sha256=sha)
                  for i in range(n)]
         Node.objects.bulk_create(nodes, batch_size=2000)
-        # bulk_create cannot know the ids in advance: write every materialised path in one UPDATE.
-        Node.objects.filter(parent=folder).update(
-            path=Concat(Value(folder.path), Cast("id", CharField()), Value("/")))
-        ids = list(Node.objects.filter(parent=folder).values_list("id", flat=True))
+        # bulk_create cannot know the ids in advance: write every materialised path in one UPDATE a folder.
+        for parent in parents:
+            Node.objects.filter(parent=parent).update(
+                path=Concat(Value(parent.path), Cast("id", CharField()), Value("/")))
+        ids = list(Node.objects.filter(parent__in=parents).values_list("id", flat=True))
         FileVersion.objects.bulk_create(
             [FileVersion(node_id=pk, number=1, blob=blob, size=len(content), mime_type="image/jpeg",
                          created_by=user) for pk in ids], batch_size=2000)
-        User.objects.filter(pk=user.pk).update(storage_used=n * len(content))
+        User.objects.filter(pk=user.pk).update(storage_used=F("storage_used") + n * len(content))
     with connection.cursor() as cur:  # what autovacuum would have done by now on a live server
         cur.execute("VACUUM (ANALYZE) folders_node")
         cur.execute("VACUUM (ANALYZE) files_fileversion")
         cur.execute("CHECKPOINT")
-    bad = Node.objects.filter(parent=folder).exclude(path__startswith=folder.path).count()
-    sample = Node.objects.filter(parent=folder).first()
-    assert bad == 0 and sample.path == f"{folder.path}{sample.pk}/", "materialised paths are wrong"
+    for parent in parents:
+        bad = Node.objects.filter(parent=parent).exclude(path__startswith=parent.path).count()
+        sample = Node.objects.filter(parent=parent).first()
+        assert bad == 0 and sample.path == f"{parent.path}{sample.pk}/", "materialised paths are wrong"
     _out({"folder": str(folder.uuid), "files": len(ids), "seconds": round(time.perf_counter() - started, 2),
           "now": now.isoformat()})
 
@@ -241,6 +248,37 @@ def cmd_load_users(args):
     _out({"emails": names})
 
 
+def cmd_web_session(args):
+    """A browser session of the web drive for a bench user: the cookie its sign-in sets."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from accounts import browser
+    from accounts.models import Client as SessionClient
+
+    user = User.objects.get(username=args["username"])
+    sign_in = _sign_in(user, client=SessionClient.BROWSER, ip_address="127.0.0.1", user_agent="bench web")
+    response = HttpResponse()
+    browser.session_cookie_set(RequestFactory().get("/"), response, session=sign_in.session)
+    _out({"name": browser.COOKIE, "value": response.cookies[browser.COOKIE].value})
+
+
+def cmd_web_query_counts(args):
+    """How many SQL queries a drive folder page runs (first and last page of each order)."""
+    client = Client()
+    client.cookies[args["cookie"]["name"]] = args["cookie"]["value"]
+    url = f"/folders/{args['folder']}"
+    client.get(url)  # once-per-process work is not counted
+    counts = {}
+    for sort in ("name", "size", "modified"):
+        for page in (1, -(-args["files"] // 100)):  # the first and the last page of 100
+            with CaptureQueriesContext(connection) as ctx:
+                response = client.get(url, {"sort": sort, "page": page})
+            assert response.status_code == 200, response.status_code
+            counts[f"{sort}, page {'1' if page == 1 else 'last'}"] = len(ctx.captured_queries)
+    _out({"counts": counts})
+
+
 COMMANDS = {
     "users": cmd_users,
     "load-users": cmd_load_users,
@@ -248,6 +286,8 @@ COMMANDS = {
     "seed-search": cmd_seed_search,
     "query-counts": cmd_query_counts,
     "explain": cmd_explain,
+    "web-session": cmd_web_session,
+    "web-query-counts": cmd_web_query_counts,
 }
 
 if __name__ == "__main__":

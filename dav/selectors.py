@@ -5,6 +5,7 @@ queries for 10 entries or 10,000.
 """
 
 import hashlib
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ def node_at(*, user, names: list[str], home: Node | None = None) -> Node | None:
     home = home or tree.home_get(user=user)
     if not names:
         return home
+    names = [unicodedata.normalize("NFC", name) for name in names]  # as names are stored ('é' sent as e + ◌́)
     match = Q()
     for level, name in enumerate(names, start=1):
         match |= Q(depth=home.depth + level, name=name)

@@ -157,6 +157,7 @@ class UploadSource(models.TextChoices):
     TUS = "tus"
     BACKUP = "backup"  # a big file of a phone's auto-backup session (backups app)
     SYNC = "sync"  # an upload a MegaVault delta sync asked for
+    NEXTCLOUD = "nextcloud"  # Nextcloud's chunked upload (nextcloud/chunking.py)
 
 
 class UploadBatch(models.Model):

@@ -6,7 +6,7 @@ import unicodedata
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import CharField, F, Func, Q, Sum, Value
+from django.db.models import CharField, Count, F, Func, Q, Sum, Value
 from django.db.models.functions import StrIndex, Upper
 
 from folders.models import Node, NodeKind
@@ -183,20 +183,17 @@ class NameSearch(KeyedList):
 
 def usage(user) -> dict:
     """How the user's stored bytes split: live files, older versions, trash."""
-    versions = FileVersion.objects.filter(node__owner=user)
-    live_current = versions.filter(node__trashed_at__isnull=True, number=F("node__version"))
-    totals = {
-        "live": live_current.aggregate(s=Sum("size"))["s"] or 0,
-        "versions": versions.filter(node__trashed_at__isnull=True).exclude(number=F("node__version"))
-        .aggregate(s=Sum("size"))["s"] or 0,
-        "trash": versions.filter(node__trashed_at__isnull=False).aggregate(s=Sum("size"))["s"] or 0,
-    }
+    # One pass over the user's versions (every page of the web drive shows this split).
+    live, current = Q(node__trashed_at__isnull=True), Q(number=F("node__version"))
+    totals = FileVersion.objects.filter(node__owner=user).aggregate(
+        live=Sum("size", filter=live & current), versions=Sum("size", filter=live & ~current),
+        trash=Sum("size", filter=~live), files=Count("pk", filter=live & current))
     fresh = type(user).objects.values("storage_quota", "storage_used", "storage_reserved").get(pk=user.pk)
     return {
         "quota": fresh["storage_quota"],
         "used": fresh["storage_used"],
         "reserved": fresh["storage_reserved"],
         "available": max(0, fresh["storage_quota"] - fresh["storage_used"] - fresh["storage_reserved"]),
-        **totals,
-        "fileCount": live_current.count(),
+        **{key: totals[key] or 0 for key in ("live", "versions", "trash")},
+        "fileCount": totals["files"],
     }

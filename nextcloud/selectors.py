@@ -6,16 +6,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, FloatField, Func, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from dav import selectors as dav_selectors
 from files import selectors as files_selectors
 from files.models import FileVersion, ShareLink
-from folders import selectors as folder_selectors
 from folders.models import Node, Star
 from previews.models import PreviewStatus, PreviewType
 
-from .models import FileMtime
+from .models import FileChecksum, FileMtime
 
 # A current Nextcloud major: clients check it to choose what they may use.
 VERSION = (32, 0, 3, 2)
@@ -30,16 +30,18 @@ def server_status() -> dict:
 
 
 def capabilities() -> dict:
-    """Only what works: a client that reads a capability uses it. Chunked upload and
-    the trash bin and versions over DAV are announced by the slices that build them
-    (see docs/nextcloud.md)."""
+    """Only what works: a client that reads a capability uses it (see docs/nextcloud.md)."""
     major, minor, micro, _ = VERSION
     return {
         "version": {"major": major, "minor": minor, "micro": micro, "string": VERSION_STRING, "edition": "",
                     "extendedSupport": False},
         "capabilities": {
             "core": {"pollinterval": 60, "webdav-root": "remote.php/webdav"},
-            "files": {"bigfilechunking": False, "undelete": False, "versioning": False},
+            "files": {"bigfilechunking": True, "undelete": True, "versioning": True, "favorites": True},
+            # Chunked upload v2 (/remote.php/dav/uploads/), on the upload engine.
+            "dav": {"chunking": "1.0"},
+            # OC-Checksum: all four are verified; SHA-256 costs nothing more (every file has it).
+            "checksums": {"supportedTypes": ["SHA256", "SHA1", "MD5", "ADLER32"], "preferredUploadType": "SHA256"},
             # Public links to files, read-only, with an optional password and expiry date.
             "files_sharing": {
                 "api_enabled": True, "resharing": False, "group_sharing": False, "sharebymail": {"enabled": False},
@@ -86,26 +88,28 @@ def file_id(node_pk: int) -> str:
     return f"{node_pk:08d}{instance_id()}"
 
 
-def _about(node, parent) -> dict:
+def _about(node, parent, nodes=None) -> dict:
+    if nodes is not None:
+        return {"node__in": nodes}
     return {"node": node} if node is not None else {"node__parent": parent, "node__trashed_at__isnull": True}
 
 
-def favorites(*, user, node=None, parent=None) -> set[int]:
+def favorites(*, user, node=None, parent=None, nodes=None) -> set[int]:
     """Which node (`node`, or the entries of `parent`) the user starred: `oc:favorite`,
     the same flag as a star in the other APIs."""
-    return set(Star.objects.filter(user=user, **_about(node, parent)).values_list("node_id", flat=True))
+    return set(Star.objects.filter(user=user, **_about(node, parent, nodes)).values_list("node_id", flat=True))
 
 
-def shared_by_link(*, node=None, parent=None) -> set[int]:
+def shared_by_link(*, node=None, parent=None, nodes=None) -> set[int]:
     """Which file (`node`, or the entries of `parent`) has a live public link (`oc:share-types` 3)."""
-    return set(ShareLink.objects.filter(revoked_at__isnull=True, **_about(node, parent))
+    return set(ShareLink.objects.filter(revoked_at__isnull=True, **_about(node, parent, nodes))
                .values_list("node_id", flat=True))
 
 
-def with_thumbnail(*, node=None, parent=None) -> set[int]:
+def with_thumbnail(*, node=None, parent=None, nodes=None) -> set[int]:
     """Which file (`node`, or the entries of `parent`) has a thumbnail ready for its
     current content (`nc:has-preview`)."""
-    return set(FileVersion.objects.filter(number=F("node__version"), **_about(node, parent),
+    return set(FileVersion.objects.filter(number=F("node__version"), **_about(node, parent, nodes),
                                           blob__previews__preview_type=PreviewType.THUMBNAIL,
                                           blob__previews__status=PreviewStatus.READY)
                .values_list("node_id", flat=True))
@@ -121,10 +125,13 @@ _FOLDER_SIZES = """
 """
 
 
-def folder_sizes(*, folder=None, parent=None) -> dict[int, int]:
+def folder_sizes(*, folder=None, parent=None, nodes=None) -> dict[int, int]:
     """{folder id: bytes of the live files below it, at any depth} (`oc:size`) of one
-    folder, or of every live folder in `parent`, in one query."""
-    if folder is not None:
+    folder, of every live folder in `parent`, or of the folders among `nodes`, in one query."""
+    if nodes is not None:
+        ids = [node.pk for node in nodes if node.is_folder] or [0]
+        where, params = f"f.id IN ({', '.join(['%s'] * len(ids))})", ids
+    elif folder is not None:
         where, params = "f.id = %s", [folder.pk]
     else:
         where, params = "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
@@ -133,11 +140,40 @@ def folder_sizes(*, folder=None, parent=None) -> dict[int, int]:
         return {pk: int(size) for pk, size in cursor.fetchall()}
 
 
-def client_mtimes(*, node=None, parent=None) -> dict[int, float]:
+def client_mtimes(*, node=None, parent=None, nodes=None) -> dict[int, float]:
     """{file id: the modification time its client gave} of one file or the entries of
     `parent`, for content that has not changed since (X-OC-Mtime)."""
-    return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent))
+    return dict(FileMtime.objects.filter(version=F("node__version"), **_about(node, parent, nodes))
                 .values_list("node_id", "mtime"))
+
+
+class _Epoch(Func):
+    """A date-time column as seconds since 1970."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # julianday keeps the fraction of a second (strftime's %s would not)
+        return self.as_sql(compiler, connection, template="((JULIANDAY(%(expressions)s) - 2440587.5) * 86400.0)",
+                           **extra)
+
+
+def modified_seconds():
+    """What `getlastmodified` shows, as seconds since 1970, for filtering and ordering
+    in the database: the time a client gave the current content (X-OC-Mtime), else
+    the entry's own."""
+    given = FileMtime.objects.filter(node=OuterRef("pk"), version=OuterRef("version")).values("mtime")[:1]
+    return Coalesce(Subquery(given, output_field=FloatField()), _Epoch("updated_at"))
+
+
+def client_checksums(*, node=None, parent=None, nodes=None) -> dict[int, str]:
+    """{file id: the checksum its client sent and the server verified} of one file or the
+    entries of `parent`, for content that has not changed since (OC-Checksum)."""
+    return dict(FileChecksum.objects.filter(version=F("node__version"), **_about(node, parent, nodes))
+                .values_list("node_id", "checksum"))
 
 
 def own_file(*, user, file_id: int | None = None, path: str | None = None):
@@ -147,6 +183,15 @@ def own_file(*, user, file_id: int | None = None, path: str | None = None):
         node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
         return node if node is not None and not node.is_folder else None
     return Node.objects.for_owner(user).live().files().filter(pk=file_id).first()
+
+
+def home_paths(nodes) -> dict[int, str]:
+    """{node id: its path below its owner's home folder, `a/b/name`} for many nodes
+    (live or trashed), in one query."""
+    ancestors = {pk for node in nodes for pk in node.ancestor_ids}
+    names = dict(Node.objects.filter(pk__in=ancestors, parent__isnull=False).values_list("pk", "name"))
+    return {node.pk: "/".join([names[pk] for pk in node.ancestor_ids if pk in names] + [node.name])
+            for node in nodes}
 
 
 # --- share links, in the OCS Share API's shape ----------------------------------------------------
@@ -160,8 +205,7 @@ def shares_of(*, user, node=None):
 
 def _home_path(node) -> str:
     """A node's path below its owner's home folder, as Nextcloud names it: /a/b.txt."""
-    return "/" + "/".join([folder.name for folder in folder_selectors.breadcrumbs(node) if not folder.is_root]
-                          + [node.name])
+    return "/" + home_paths([node])[node.pk]
 
 
 def share_data(request, link) -> dict:
@@ -183,3 +227,11 @@ def share_data(request, link) -> dict:
         "password": None, "send_password_by_talk": False, "hide_download": 0, "mail_send": 0,
         "url": request.build_absolute_uri(f"/s/{link.token}"), "attributes": None,
     }
+
+
+def trash_sizes(*, user, batches) -> dict:
+    """{trash batch: bytes of its files} for the given deletes, in one query (`oc:size`
+    of a deleted folder)."""
+    rows = (Node.objects.for_owner(user).files().filter(trash_batch__in=batches)
+            .values("trash_batch").annotate(total=Sum("size")).values_list("trash_batch", "total"))
+    return {batch: total or 0 for batch, total in rows}

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import AppPassword
 
-from .models import FileMtime, LoginFlow
+from .models import FileChecksum, FileMtime, LoginFlow
 
 # As long as Nextcloud gives a person to sign in.
 LOGIN_FLOW_LIFETIME = timedelta(minutes=20)
@@ -64,3 +64,8 @@ def login_flow_collect(*, poll_token: str) -> tuple[LoginFlow, AppPassword, str]
 def file_mtime_set(*, node, mtime: float) -> None:
     """Keep the modification time a client gave this content (X-OC-Mtime)."""
     FileMtime.objects.update_or_create(node=node, defaults={"version": node.version, "mtime": mtime})
+
+
+def file_checksum_set(*, node, checksum: str) -> None:
+    """Keep the checksum a client sent with this content and the server verified (OC-Checksum)."""
+    FileChecksum.objects.update_or_create(node=node, defaults={"version": node.version, "checksum": checksum})

@@ -6,11 +6,15 @@ the Nextcloud clients and libraries read literally.
 """
 
 import functools
+import io
+from contextlib import contextmanager
 from xml.sax.saxutils import escape
 from urllib.parse import quote, unquote, urlparse, urlunparse
 
-from django.http import HttpResponse
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, StreamingHttpResponse
+from wsgidav import util
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError, get_http_status_string
 from wsgidav.wsgidav_app import WsgiDAVApp
 from wsgidav.xml_tools import etree
 
@@ -19,6 +23,7 @@ from dav import selectors as dav_selectors
 from dav.provider import FileResource, FolderResource, StratusProvider
 from dav.views import dav_config
 from folders import services as tree
+from storage_site.core.exceptions import ApplicationError, QuotaExceeded
 
 from . import selectors, services
 
@@ -35,11 +40,17 @@ PUBLIC_LINK = "3"  # Nextcloud's share type of a public link
 
 class _Facts:
     """What Nextcloud's properties need beyond the node, loaded on first use for one
-    node or for every entry of a listing at once (a query each, whatever its size)."""
+    node, for every entry of a listing or for a list of found nodes at once (a query
+    each, whatever its size)."""
 
-    def __init__(self, user, *, node=None, parent=None):
-        self.user, self.scope = user, {"node": node, "parent": parent}
-        self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = None
+    def __init__(self, user, *, node=None, parent=None, nodes=None):
+        self.user, self.scope = user, {"node": node, "parent": parent, "nodes": nodes}
+        self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = self._checksums = None
+
+    def client_checksum(self, node) -> str | None:
+        if self._checksums is None:
+            self._checksums = selectors.client_checksums(**self.scope)
+        return self._checksums.get(node.pk)
 
     def shared(self, node) -> bool:
         if self._shared is None:
@@ -63,15 +74,20 @@ class _Facts:
 
     def folder_size(self, node) -> int:
         if self._sizes is None:
-            self._sizes = selectors.folder_sizes(folder=self.scope["node"], parent=self.scope["parent"])
+            self._sizes = selectors.folder_sizes(folder=self.scope["node"], parent=self.scope["parent"],
+                                                 nodes=self.scope["nodes"])
         return self._sizes.get(node.pk, 0)
 
 
 def _checksums(res):
     if res.is_collection or not res.node.sha256:
         return None
+    # One <oc:checksum>, space-separated, as Nextcloud writes several: SHA-256 always,
+    # then the client's own (OC-Checksum) when it sent one.
     element = etree.Element(f"{{{OC}}}checksums")
-    etree.SubElement(element, f"{{{OC}}}checksum").text = "SHA256:" + res.node.sha256
+    client = res.facts().client_checksum(res.node)
+    etree.SubElement(element, f"{{{OC}}}checksum").text = " ".join(
+        ["SHA256:" + res.node.sha256] + ([client] if client else []))
     return element
 
 
@@ -204,12 +220,15 @@ def mtime_parse(value: str) -> float | None:
     return mtime if 0 <= mtime < 2 ** 40 else None  # NaN and infinities fail too
 
 
-def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None) -> None:
-    """What a Nextcloud client reads after a PUT or MKCOL: the entry's OC-FileId, and
-    its etag as OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept."""
+def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None, node=None,
+                   checksum: str | None = None) -> None:
+    """What a Nextcloud client reads after a PUT or MKCOL (or the MOVE that ends a
+    chunked upload, which names its `node`): the entry's OC-FileId, and its etag as
+    OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept; a verified
+    OC-Checksum is kept with the content."""
     if method not in ("PUT", "MKCOL") or response.status_code not in (201, 204):
         return
-    node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+    node = node or dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
     if node is None:
         return
     etag = dav_selectors.folder_etags(folder=node).get(node.pk, "") if node.is_folder else node.sha256
@@ -220,6 +239,8 @@ def answer_headers(response, *, user, method: str, path: str, mtime: float | Non
     if mtime is not None and not node.is_folder:
         services.file_mtime_set(node=node, mtime=mtime)
         response["X-OC-MTime"] = "accepted"
+    if checksum and not node.is_folder and not checksum.startswith("SHA256:"):  # SHA-256 every file has
+        services.file_checksum_set(node=node, checksum=checksum)
 
 
 def refusal(status: int, message: str) -> HttpResponse:
@@ -227,3 +248,106 @@ def refusal(status: int, message: str) -> HttpResponse:
     body = ('<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns">'
             f"<s:message>{escape(message)}</s:message></d:error>\n")
     return HttpResponse(body, status=status, content_type="application/xml; charset=utf-8")
+
+
+# --- the trash bin's and versions' resources ----------------------------------------------------
+
+DIRECTORY = "httpd/unix-directory"  # Nextcloud's content type of a folder
+
+
+class Entry:
+    """A resource that is not a node of the tree (a trash bin entry, a version): an
+    href and its properties, rendered by `multistatus` as the files' are."""
+
+    def __init__(self, href: str, properties: dict):
+        self.href, self.properties = href, {name: value for name, value in properties.items() if value is not None}
+
+    def get_href(self) -> str:
+        return self.href
+
+    def get_properties(self, mode: str, *, name_list=None):
+        if mode == "name":
+            return [(name, None) for name in self.properties]
+        if mode == "allprop":
+            return list(self.properties.items())
+        return [(name, self.properties[name] if name in self.properties else DAVError(HTTP_NOT_FOUND))
+                for name in name_list]
+
+
+def resourcetype(*, collection: bool):
+    element = etree.Element("{DAV:}resourcetype")
+    if collection:
+        etree.SubElement(element, "{DAV:}collection")
+    return element
+
+
+def http_date(when) -> str:
+    return util.get_rfc1123_time(when.timestamp())
+
+
+def _body(request) -> dict:
+    """The request's (small) XML body as WsgiDAV reads one; past Django's limit on a body
+    read into memory (DATA_UPLOAD_MAX_MEMORY_SIZE), DAVError 413."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise DAVError(413, "The request body is too large.") from None
+    return {"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+
+
+def request_xml(request):
+    """The request's XML body (None when empty); a body that is not XML raises DAVError 400."""
+    return util.parse_xml_body(_body(request), allow_empty=True)
+
+
+def propfind_request(request) -> tuple[str, list | None]:
+    """A PROPFIND's mode ("allprop", "name", "named") and names, as /dav/ reads them."""
+    return propfind._parse(_body(request))
+
+
+def answer(entries, mode: str, names) -> StreamingHttpResponse:
+    return StreamingHttpResponse(multistatus(entries, mode, names), status=207,
+                                 content_type="application/xml; charset=utf-8")
+
+
+def destination_path(request) -> str | None:
+    """The path of a MOVE's or COPY's Destination header (decoded), None without one."""
+    destination = request.headers.get("Destination")
+    return unquote(urlparse(destination).path) if destination else None
+
+
+@contextmanager
+def as_dav_errors():
+    """A DAV or service error as Nextcloud's DAV error answer (raised as `Refused`)."""
+    try:
+        yield
+    except DAVError as exc:
+        raise Refused(exc.value, exc.context_info or get_http_status_string(exc)) from None
+    except QuotaExceeded as exc:  # as the files' own answer
+        raise Refused(507, exc.message) from None
+    except ApplicationError as exc:
+        raise Refused(exc.status_code if 400 <= exc.status_code < 500 else 400, exc.message) from None
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+    def response(self) -> HttpResponse:
+        return refusal(self.status, self.message)
+
+
+def resources_of(*, user, nodes, paths: dict[int, str]) -> list:
+    """Found nodes (a search's, favorites) as the resources of the user's Nextcloud
+    files address, their properties loaded for all of them at once."""
+    provider = nextcloud_app().provider_map["/"]
+    environ = {"wsgidav.provider": provider, "stratus.user": user,
+               "SCRIPT_NAME": "/remote.php/dav/files/" + user.username}
+    facts = _Facts(user, nodes=nodes)
+    found = []
+    for node in nodes:
+        resource = provider.resource_for("/" + paths[node.pk], environ, node)
+        resource._facts = facts
+        found.append(resource)
+    return found

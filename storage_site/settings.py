@@ -175,7 +175,8 @@ else:
     raise ImproperlyConfigured("STORAGE_BACKEND must be 'local' or 's3'.")
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic writes a gzip copy of each file beside it; WhiteNoise sends it to browsers that accept it.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 # --- Cache (throttles, OTP counters) -----------------------------------------

@@ -54,6 +54,11 @@ TARGETS = {
     "sync_p95_ms": 100,           # a 500-change MegaVault sync page, 100,000 journal rows, PostgreSQL
     "preview_photos_per_s": 10,   # 12-megapixel JPEG previews on one worker process
     "poster_s": 2,                # poster of a 1080p, 10-minute video, queued → ready
+    "web_page_weight_kb": 200,    # JavaScript + CSS a first visit to the web drive loads, as sent (gzip)
+    "web_render_p95_ms": 300,     # the web drive's first page of a 10,000-file folder, PostgreSQL
+    "nextcloud_ratio": 0.9,       # nextcloudcmd MiB/s ÷ rclone over /dav/ MiB/s, same files, up and down
+    "nextcloud_resync_s": 3,      # a nextcloudcmd run over an unchanged 10,000-file tree
+    "nextcloud_rss_mib": 150,     # peak RSS of a gunicorn worker while nextcloudcmd syncs
     "dav_ratio": 1.0,             # rclone through /dav/ ÷ through copyparty's WebDAV, local storage
     "propfind_p95_ms": 1000,      # PROPFIND Depth 1 of a 10,000-entry folder, PostgreSQL
 }

@@ -11,6 +11,7 @@ import psycopg
 from storage_site.testing.seaweedfs import weed_binary
 
 from .common import PG_ADMIN, ROOT, TARGETS
+from .nextcloud import nextcloud_rows
 from .stack import Stack
 from .webdav import webdav_figures
 
@@ -108,6 +109,25 @@ def figures(results: dict) -> list[dict]:
         add("SQL queries per list request, pageSize 10 / 100 / 1000",
             " / ".join(str(qc[s]["page1"]) for s in ("10", "100", "1000")), "equal",
             verdict(lst["query_counts_equal"]), "listing_query_counts_equal", lst["query_counts_equal"])
+    wb = results.get("web")
+    if wb:
+        first, pdf = wb["page_weight"]["first_visit"], wb["page_weight"]["pdf_view_adds"]
+        passed = wb["page_weight_kb"] <= TARGETS["web_page_weight_kb"]
+        add(f"web drive, first visit to /: JavaScript + CSS as sent (KB; {len(first['files'])} files, "
+            f"{first['bytes'] / 1000:.1f} KB uncompressed)", wb["page_weight_kb"],
+            f"≤ {TARGETS['web_page_weight_kb']}", verdict(passed), "web_page_weight_kb", passed)
+        add(f"  opening a PDF adds (KB as sent; {pdf['bytes'] / 1000:.1f} KB uncompressed)", wb["pdf_view_adds_kb"],
+            "info", "", "web_pdf_view_adds_kb")
+        lat = wb["render_ms"]["name"]
+        passed = lat["p95"] <= TARGETS["web_render_p95_ms"]
+        add(f"web drive, first page of a {wb['files']:,}-file folder: p50 / p95 (ms, n={lat['n']})",
+            f"{lat['p50']} / {lat['p95']}", f"p95 ≤ {TARGETS['web_render_p95_ms']}", verdict(passed),
+            "web_render_p95_ms", passed)
+        add("  sorted by size / by modified: p95 (ms)",
+            f"{wb['render_ms']['size']['p95']} / {wb['render_ms']['modified']['p95']}", "diagnostic")
+        add("  SQL queries per page, first and last page of each order", " / ".join(
+            str(n) for n in wb["query_counts"].values()), "equal", verdict(wb["query_counts_equal"]),
+            "web_query_counts_equal", wb["query_counts_equal"])
     srch = results.get("search")
     if srch:
         lat = srch["latency_ms"]
@@ -141,6 +161,8 @@ def figures(results: dict) -> list[dict]:
         passed = pr["worker_peak_rss_mib"] < TARGETS["worker_rss_mib"]
         add("  peak RSS of the handling worker, local storage (MiB)", pr["worker_peak_rss_mib"],
             f"< {TARGETS['worker_rss_mib']}", verdict(passed), "peer_worker_rss_mib", passed)
+    if results.get("nextcloud"):
+        nextcloud_rows(results["nextcloud"], add, verdict)
     sy = results.get("sync_pages")
     if sy and "latency" in sy:
         lat = sy["latency"]

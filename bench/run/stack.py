@@ -269,6 +269,11 @@ class Stack:
             raise RuntimeError(f"migrate failed:\n{proc.stderr[-4000:]}")
         self.migrate_seconds = round(time.perf_counter() - started, 1)
         log(f"database {DB_NAME} migrated in {self.migrate_seconds} s")
+        # As deploy/web.sh does: WhiteNoise serves what collectstatic wrote (and its gzip copies).
+        proc = subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"collectstatic failed:\n{proc.stderr[-4000:]}")
 
         self.users = run_task(env, "users", {"usernames": ["bench", "bench-search"]}, timeout=120)
         self.server = Gunicorn({**env, **self.server_env}, self.workdir, workers=self.workers,

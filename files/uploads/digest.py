@@ -56,3 +56,35 @@ class ResumableSha256:
         digest = ctypes.create_string_buffer(32)
         self._lib.SHA256_Final(digest, copy)
         return digest.raw.hex()
+
+
+# name: (OpenSSL's prefix, sizeof its CTX struct, digest bytes); the checksums Nextcloud clients send.
+_OTHER_DIGESTS = {"sha1": ("SHA1", 96, 20), "md5": ("MD5", 92, 16)}
+
+
+class ResumableDigest:
+    """ResumableSha256's sibling for SHA-1 and MD5: `ResumableDigest("sha1", state)`."""
+
+    def __init__(self, name: str, state: bytes = b""):
+        prefix, self._size, self._digest_size = _OTHER_DIGESTS[name]
+        lib = _libcrypto()
+        self._update, self._final = getattr(lib, prefix + "_Update"), getattr(lib, prefix + "_Final")
+        self._update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        self._final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        if len(state) == self._size:
+            self._ctx = ctypes.create_string_buffer(bytes(state), self._size)
+        else:
+            self._ctx = ctypes.create_string_buffer(self._size)
+            getattr(lib, prefix + "_Init")(self._ctx)
+
+    def update(self, data: bytes) -> None:
+        self._update(self._ctx, data, len(data))
+
+    def state(self) -> bytes:
+        return self._ctx.raw
+
+    def hexdigest(self) -> str:
+        copy = ctypes.create_string_buffer(self._ctx.raw, self._size)
+        digest = ctypes.create_string_buffer(self._digest_size)
+        self._final(digest, copy)
+        return digest.raw.hex()

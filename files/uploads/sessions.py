@@ -104,6 +104,41 @@ def session_start(*, user, folder: Node, name: str, source: str, expected_size: 
     return session
 
 
+def session_size_declare(session: UploadSession, size: int) -> UploadSession:
+    """A total the client names after the start (Nextcloud sends it with a chunk): from
+    now on the session holds quota for all of it, as `session_start` does for a size
+    known at once. Naming another total than before, or less than was received, is 400."""
+    if size > settings.UPLOAD_SESSION_MAX_SIZE:
+        raise UploadError(f"Files are limited to {settings.UPLOAD_SESSION_MAX_SIZE} bytes.",
+                          code="FILE_TOO_LARGE", status_code=413)
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        session_ensure_open(locked)
+        if locked.expected_size is None:
+            received = sum(locked.parts.values_list("size", flat=True))
+            if size < received:
+                raise UploadError(f"{received} bytes were received already; the total cannot be {size}.",
+                                  code="SIZE_MISMATCH")
+            if size > locked.reserved:  # the parts received so far hold their own bytes
+                quota_reserve(user=locked.owner, size=size - locked.reserved)
+                locked.reserved = size
+            locked.expected_size = size
+            locked.save(update_fields=["expected_size", "reserved", "updated_at"])
+        elif locked.expected_size != size:
+            raise UploadError(f"The upload declared {locked.expected_size} bytes, not {size}.", code="SIZE_MISMATCH")
+    return locked
+
+
+def session_target_set(session: UploadSession, *, folder: Node, name: str, policy: str) -> UploadSession:
+    """Say (again) where the file of an open session goes, for clients that name it only
+    when they finish (Nextcloud's MOVE); the target is checked as at `session_start`."""
+    name = target_check(user=session.owner, folder=folder, name=name, policy=policy)
+    UploadSession.objects.filter(pk=session.pk, status=UploadStatus.UPLOADING).update(
+        folder=folder, name=name, conflict_policy=policy, mime_type=mime_for(name, None))
+    session.refresh_from_db()
+    return session
+
+
 def session_get(*, user, upload_id, source: str | None = None) -> UploadSession:
     """The user's own upload session; any other id (or another user's) is not found."""
     sessions = UploadSession.objects.filter(owner=user)

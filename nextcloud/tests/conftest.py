@@ -1,13 +1,9 @@
 import pytest
 
 from accounts import services as accounts
+from dav.tests.conftest import app_password, dav, other_dav  # noqa: F401 (the same fixtures)
 from dav.tests.helpers import basic
 from storage_site.testing.client import Client
-
-
-@pytest.fixture
-def app_password(user):
-    return accounts.app_password_create(user=user, name="laptop")[1]
 
 
 @pytest.fixture
@@ -24,3 +20,14 @@ def other_nc(other_user):
     client.credentials(HTTP_AUTHORIZATION=basic(other_user.username,
                                                 accounts.app_password_create(user=other_user, name="phone")[1]))
     return client
+
+
+@pytest.fixture
+def nc_dav(dav):
+    """A WebDAV client signed in as a Nextcloud app."""
+    return dav
+
+
+@pytest.fixture
+def base(user):
+    return f"/remote.php/dav/files/{user.username}"

@@ -32,12 +32,12 @@ def test_capabilities_json_without_sign_in(version, code):
     assert caps["core"]["webdav-root"] == "remote.php/webdav" and caps["core"]["pollinterval"] > 0
     assert ocs["data"]["version"]["major"] >= 30
     # Nothing announced that does not work yet.
-    assert "dav" not in caps  # no chunked upload yet
+    assert caps["dav"] == {"chunking": "1.0"} and caps["files"]["bigfilechunking"]  # chunked upload works
     public = caps["files_sharing"]["public"]
     assert caps["files_sharing"]["api_enabled"] and public["enabled"] and not public["upload"]
     assert public["expire_date"]["enabled"] and not public["password"]["enforced"]
-    assert not any(caps["files"][key] for key in ("bigfilechunking", "undelete", "versioning"))
-    assert not {"spreed", "end-to-end-encryption", "dav"} & set(caps)
+    assert caps["files"]["undelete"] is True and caps["files"]["versioning"] is True  # over DAV too
+    assert not {"spreed", "end-to-end-encryption"} & set(caps)
 
 
 def test_accept_json_also_chooses_json():
@@ -51,7 +51,8 @@ def test_xml_by_default():
     root = ElementTree.fromstring(resp.content)
     assert root.tag == "ocs" and root.findtext("meta/statuscode") == "100" and root.findtext("meta/status") == "ok"
     assert root.findtext("data/capabilities/core/webdav-root") == "remote.php/webdav"
-    assert root.findtext("data/capabilities/files/undelete") == ""  # false, as Nextcloud writes it
+    assert root.findtext("data/capabilities/files_sharing/public/upload") == ""  # false, as Nextcloud writes it
+    assert root.findtext("data/capabilities/files/undelete") == "1"
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

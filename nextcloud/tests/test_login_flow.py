@@ -127,3 +127,33 @@ def test_the_account_password_cannot_be_deleted_that_way(user):
     resp = client.delete("/ocs/v2.php/core/apppassword?format=json")
     assert resp.status_code == 403
     assert client.get("/ocs/v2.php/cloud/user?format=json").status_code == 200
+
+
+# --- the older flow: /index.php/login/flow, ending in nc://login/… -------------------------------
+
+def test_the_older_flow_ends_in_the_clients_url_with_a_working_app_password(user):
+    browser = Client()  # the client's own browser window, not signed in yet
+    start = browser.get("/index.php/login/flow", HTTP_OCS_APIREQUEST="true", HTTP_USER_AGENT=AGENT)
+    assert start.status_code == 302
+    grant_page = start["Location"]
+    assert browser.get(grant_page)["Location"].startswith("/signin?next=")  # the web drive's sign-in
+    page = _browser(user.email)
+    shown = page.get(grant_page)
+    assert shown.status_code == 200 and b"mirall/3.16.0" in shown.content and b"Grant access" in shown.content
+    assert "form-action 'self' nc:" in shown["Content-Security-Policy"]  # the form ends at nc://
+    assert AppPassword.objects.filter(user=user).count() == 0  # nothing until granted
+    granted = page.post(grant_page, {"grant": "1"})
+    assert granted.status_code == 302
+    location = granted["Location"]
+    assert location.startswith(f"nc://login/server:http://testserver&user:{user.username}&password:")
+    secret = location.rsplit("&password:", 1)[1]
+    assert AppPassword.objects.get(user=user).name.startswith("Mozilla/5.0 (Linux) mirall/3.16.0")
+    assert Dav(user.username, secret).propfind(f"/remote.php/dav/files/{user.username}/", "0").status == 207
+
+
+def test_the_older_flow_starts_only_from_a_client_and_a_forged_state_is_refused(user):
+    assert Client().get("/index.php/login/flow").status_code == 400  # no OCS-APIREQUEST: another site
+    page = _browser(user.username)
+    for state in ("", "made-up", "eyJjbGllbnQiOiJ4In0:1abc:forged"):
+        assert page.post("/index.php/login/flow/grant?state=" + state, {"grant": "1"}).status_code == 404
+    assert AppPassword.objects.filter(user=user).count() == 0

@@ -76,9 +76,67 @@ def test_files_ids_etags_checksums_and_favorites(server):
     nc.files.sharing.delete(link)
     assert nc.files.sharing.get_list() == []
 
-    # (nc-py-api's move looks the result up by SEARCH, a later slice.)
     nc.files.delete("NcPhotos/ünïcode.txt")
     assert nc.files.listdir("NcPhotos") == []
+
+
+def test_trash_bin(server):
+    nc = _nc(server)
+    assert nc.capabilities["files"]["undelete"] is True
+    nc.files.mkdir("NcTrash")
+    nc.files.upload("NcTrash/kéép me.txt", b"keep me")
+    nc.files.upload("NcTrash/drop.txt", b"drop me")
+    nc.files.upload("NcTrash/more.txt", b"more")
+    for name in ("kéép me.txt", "drop.txt", "more.txt"):
+        nc.files.delete(f"NcTrash/{name}")
+    listed = {entry.info.trashbin_filename: entry for entry in nc.files.trashbin_list()}
+    assert {"kéép me.txt", "drop.txt", "more.txt"} <= set(listed)
+    keep = listed["kéép me.txt"]
+    assert keep.info.trashbin_original_location == "NcTrash/kéép me.txt" and keep.info.size == 7
+    assert keep.info.trashbin_deletion_time > 0
+    nc.files.trashbin_restore(keep)
+    assert nc.files.download("NcTrash/kéép me.txt") == b"keep me"
+    nc.files.trashbin_delete(listed["drop.txt"])
+    names = [entry.info.trashbin_filename for entry in nc.files.trashbin_list()]
+    assert "kéép me.txt" not in names and "drop.txt" not in names and "more.txt" in names
+    nc.files.trashbin_cleanup()
+    assert nc.files.trashbin_list() == []
+    assert server.api("/api/trash")["items"] == []
+    nc.files.delete("NcTrash")
+    nc.files.trashbin_cleanup()
+
+
+def test_versions(server):
+    nc = _nc(server)
+    for content in (b"version one", b"version two!"):
+        file = nc.files.upload("nc-versions.txt", content)
+    versions = nc.files.get_versions(file)
+    assert [version.info.size for version in versions] == [12, 11]
+    nc.files.restore_version(versions[-1])
+    assert nc.files.download("nc-versions.txt") == b"version one"
+    assert len(nc.files.get_versions(nc.files.by_path("nc-versions.txt"))) == 3
+    nc.files.delete("nc-versions.txt")
+    nc.files.trashbin_cleanup()
+
+
+def test_search_and_favorites(server):
+    nc = _nc(server)
+    nc.files.mkdir("NcFind")
+    nc.files.upload("NcFind/holiday photo.jpg", b"\xff\xd8\xff" + b"j" * 200)
+    nc.files.upload("NcFind/holiday notes.txt", b"notes")
+    nc.files.upload("NcFind/other.txt", b"other")
+    found = nc.files.find(["like", "name", "holiday%"], path="NcFind")
+    assert sorted(node.name for node in found) == ["holiday notes.txt", "holiday photo.jpg"]
+    found = nc.files.find(["and", "like", "name", "%holiday%", "gt", "size", 100], path="NcFind")
+    assert [node.name for node in found] == ["holiday photo.jpg"]
+    assert found[0].info.fileid == nc.files.by_path("NcFind/holiday photo.jpg").info.fileid
+    nc.files.setfav("NcFind/other.txt", True)
+    assert [node.user_path for node in nc.files.list_by_criteria(["favorite"])] == ["NcFind/other.txt"]
+    assert [node.name for node in nc.files.find(["eq", "favorite", 1])] == ["other.txt"]
+    nc.files.setfav("NcFind/other.txt", False)
+    assert nc.files.list_by_criteria(["favorite"]) == []
+    nc.files.delete("NcFind")
+    nc.files.trashbin_cleanup()
 
 
 ACCOUNT_PASSWORD = "not-the-dav-password"  # the test account's (dav/tests/test_clients.py)

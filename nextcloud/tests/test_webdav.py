@@ -30,9 +30,9 @@ def _propfind_body(props=PROPS) -> bytes:
             "</d:prop></d:propfind>").encode()
 
 
-def listing(dav, path, depth="1") -> dict[str, dict]:
+def listing(dav, path, depth="1", props=PROPS) -> dict[str, dict]:
     """{href: {property tag: element}} of the properties found (200)."""
-    answer = dav.propfind(path, depth, _propfind_body())
+    answer = dav.propfind(path, depth, _propfind_body(props))
     assert answer.status == 207, answer
     entries = {}
     for response in ElementTree.fromstring(answer.body).iter(D + "response"):
@@ -42,16 +42,6 @@ def listing(dav, path, depth="1") -> dict[str, dict]:
                 found.update({prop.tag: prop for prop in propstat.find(D + "prop")})
         entries[response.findtext(D + "href")] = found
     return entries
-
-
-@pytest.fixture
-def nc_dav(user, app_password):
-    return Dav(user.username, app_password)
-
-
-@pytest.fixture
-def base(user):
-    return f"/remote.php/dav/files/{user.username}"
 
 
 def test_prefixes_are_nextcloud_s(nc_dav, base):
@@ -210,3 +200,18 @@ def test_a_bad_x_oc_mtime_is_400_and_stores_nothing(nc_dav, base, value, auth_cl
     assert answer.status == 400 and b"X-OC-Mtime" in answer.body
     assert auth_client.get("/api/files/list").json()["data"]["items"] == []
     assert auth_client.get("/api/user/storage-stats").json()["data"]["reserved"] == 0
+
+
+def test_a_name_sent_decomposed_finds_the_file(nc_dav, base, user, app_password):
+    """Names are stored composed (NFC); the desktop app on Linux sends them as the disk has them."""
+    decomposed = "/Re\u0301sume\u0301.txt"
+    put = nc_dav.put(base + decomposed, b"cv", HTTP_X_OC_MTIME="1700000100")
+    assert put.status == 201 and put.headers["X-OC-MTime"] == "accepted" and "OC-FileId" in put.headers
+    assert nc_dav.get(base + decomposed).body == b"cv"
+    assert Dav(user.username, app_password).get("/dav/R\u00e9sum\u00e9.txt").body == b"cv"
+
+
+def test_a_chunked_upload_v1_chunk_is_refused_and_nothing_kept(nc_dav, base, auth_client):
+    answer = nc_dav.put(base + "/big.bin-chunking-4711-3-0", b"part", HTTP_OC_CHUNKED="1")
+    assert answer.status == 501 and b"chunked upload v2" in answer.body
+    assert auth_client.get("/api/files/list").json()["data"]["items"] == []

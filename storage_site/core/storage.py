@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -35,6 +36,8 @@ def is_s3() -> bool:
 
 
 _shared_client: tuple = (None, None)  # (storage backend, its boto3 client)
+# Threads that reach S3 together in a fresh worker would each open their own session first.
+_shared_client_lock = threading.Lock()
 
 
 def _s3_client():
@@ -45,8 +48,11 @@ def _s3_client():
     storage = _storage()
     owner, client = _shared_client
     if owner is not storage:  # first use, or another backend (tests change STORAGES)
-        client = storage.connection.meta.client
-        _shared_client = (storage, client)
+        with _shared_client_lock:
+            owner, client = _shared_client
+            if owner is not storage:
+                client = storage.connection.meta.client
+                _shared_client = (storage, client)
     return client
 
 

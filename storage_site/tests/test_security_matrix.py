@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.urls import URLResolver, get_resolver
@@ -82,15 +83,20 @@ def _route_values(world: dict) -> dict:
     return values
 
 
-def _routes():
-    """(route pattern, view class) of every URL with a path parameter, admin aside."""
-    def walk(patterns, prefix=""):
+def _all_routes():
+    """(route pattern, pattern, namespace) of every URL."""
+    def walk(patterns, prefix="", namespace=None):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace or namespace)
             else:
-                yield prefix + str(pattern.pattern), pattern
-    for route, pattern in walk(get_resolver().url_patterns):
+                yield prefix + str(pattern.pattern), pattern, namespace
+    yield from walk(get_resolver().url_patterns)
+
+
+def _routes():
+    """(route pattern, view class) of every URL with a path parameter, admin aside."""
+    for route, pattern, _ in _all_routes():
         view_class = getattr(pattern.callback, "view_class", None)
         if pattern.pattern.converters and not route.startswith("admin/") and view_class is not None:
             yield route, pattern, view_class
@@ -271,5 +277,94 @@ def test_second_user_reaches_nothing_over_webdav(world, other_user, auth_client)
                                HTTP_DEPTH="1")
     listed = b"".join(listing.streaming_content)
     assert SECRET.encode() not in listed, re.findall(rb"<D:href>(.*?)</D:href>", listed)
+    assert not leaks, "\n".join(leaks)
+    assert _snapshot() == before
+
+
+# --- the Nextcloud dialect ----------------------------------------------------------------------
+
+NC_NS = 'xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"'
+
+
+def _nextcloud_requests(world, victim) -> dict[str, list]:
+    """Every Nextcloud route (by name) and what the intruder tries on it with the victim's
+    user id, ids and paths; [] for routes that name nobody's objects (discovery, the
+    sign-in flows' own tokens, the caller's own tree at the older WebDAV address)."""
+    files, folder = f"/remote.php/dav/files/{victim}", f"{SECRET}-folder"
+    trashed = Node.objects.get(uuid=world["trashed_uuid"])
+    trash = f"/remote.php/dav/trashbin/{victim}/trash/{trashed.name}.d{trashed.pk}"
+    versions = f"/remote.php/dav/versions/{victim}/versions/{world['file_pk']}"
+    search = (f'<?xml version="1.0"?><d:searchrequest {NC_NS}><d:basicsearch><d:select><d:prop><oc:fileid/>'
+              f"</d:prop></d:select><d:from><d:scope><d:href>/files/{victim}</d:href><d:depth>infinity</d:depth>"
+              f"</d:scope></d:from><d:where><d:like><d:prop><d:displayname/></d:prop><d:literal>%</d:literal>"
+              f"</d:like></d:where></d:basicsearch></d:searchrequest>").encode()
+    favorites = (f'<?xml version="1.0"?><oc:filter-files {NC_NS}><d:prop><oc:fileid/></d:prop><oc:filter-rules>'
+                 "<oc:favorite>1</oc:favorite></oc:filter-rules></oc:filter-files>").encode()
+    upload = f"/remote.php/dav/uploads/{victim}/{SECRET}-upload"  # the victim's open chunked upload
+    every = [(method, f"{files}/{folder}/{SECRET}.txt", body, headers) for method, body, headers in DAV_REQUESTS]
+    return {
+        "status": [], "capabilities": [], "user": [], "unknown": [], "login-flow": [], "login-flow-poll": [],
+        "login-flow-page": [], "login-flow-legacy": [], "login-flow-legacy-grant": [], "webdav": [],
+        "app-password": [], "share-download": [],
+        "user-detail": [("GET", f"/ocs/v2.php/cloud/users/{victim}?format=json", b"", {})],
+        "shares": [("GET", f"/ocs/v2.php/apps/files_sharing/api/v1/shares?path=/{folder}/{SECRET}.txt", b"", {}),
+                   ("POST", f"/ocs/v2.php/apps/files_sharing/api/v1/shares?shareType=3&path=/{folder}/{SECRET}.txt",
+                    b"", {})],
+        "share-detail": [(method, f"/ocs/v2.php/apps/files_sharing/api/v1/shares/{world['share_id']}", b"", {})
+                         for method in ("GET", "PUT", "DELETE")],
+        "dav-files": every + [("REPORT", files + "/", favorites, {}),
+                              ("PROPFIND", files + "/", b"", {"HTTP_DEPTH": "1"})],
+        "dav-trashbin": [("PROPFIND", f"/remote.php/dav/trashbin/{victim}/trash", b"", {"HTTP_DEPTH": "1"}),
+                         ("PROPFIND", trash, b"", {"HTTP_DEPTH": "0"}), ("DELETE", trash, b"", {}),
+                         ("DELETE", f"/remote.php/dav/trashbin/{victim}/trash", b"", {}),
+                         ("MOVE", trash, b"", {"HTTP_DESTINATION": f"http://testserver/remote.php/dav/trashbin/"
+                                                                   f"{victim}/restore/x"})],
+        "dav-versions": [("PROPFIND", versions, b"", {"HTTP_DEPTH": "1"}), ("GET", versions + "/1", b"", {}),
+                         ("MOVE", versions + "/1", b"", {"HTTP_DESTINATION": f"http://testserver/remote.php/dav/"
+                                                                             f"versions/{victim}/restore/target"})],
+        "dav-root": [("SEARCH", "/remote.php/dav/", search, {})],
+        "preview": [("GET", f"/index.php/core/preview?fileId={world['file_pk']}&x=64&y=64", b"", {})],
+        "preview-png": [("GET", f"/index.php/core/preview.png?file=/{folder}/{SECRET}.txt&x=64&y=64", b"", {})],
+        "avatar": [("GET", f"/index.php/avatar/{victim}/64", b"", {})],
+        "avatar-dark": [("GET", f"/index.php/avatar/{victim}/64/dark", b"", {})],
+        "dav-uploads": [("PROPFIND", upload, b"", {"HTTP_DEPTH": "1"}), ("PUT", upload + "/1", b"x", {}),
+                        ("MKCOL", f"/remote.php/dav/uploads/{victim}/{SECRET}-other", b"", {}),
+                        ("MOVE", upload + "/.file", b"", {"HTTP_DESTINATION": f"http://testserver{files}/x.bin"}),
+                        ("DELETE", upload, b"", {})],
+    }
+
+
+def test_second_user_reaches_nothing_over_nextcloud(world, user, other_user):
+    """Every Nextcloud URL, by every method that touches the victim's objects: refused
+    (or, for a path that names the caller's own tree, not found), naming nothing of the
+    victim's and changing nothing. A new Nextcloud route fails until it is listed."""
+    import base64
+
+    from accounts.services import app_password_create
+
+    secret = app_password_create(user=other_user, name="intruder")[1]
+    intruder = Client()
+    intruder.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        f"{other_user.username}:{secret}".encode()).decode(), HTTP_OCS_APIREQUEST="true")
+    tree.home_get(user=other_user)
+    owner = Client()
+    owner.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        f"{user.username}:{app_password_create(user=user, name='owner')[1]}".encode()).decode())
+    opened = owner.generic("MKCOL", f"/remote.php/dav/uploads/{user.username}/{SECRET}-upload",
+                           HTTP_OC_TOTAL_LENGTH="10")
+    assert opened.status_code == 201, opened.content
+    requests = _nextcloud_requests(world, user.username)
+    names = {pattern.name for _, pattern, namespace in _all_routes() if namespace == "nextcloud" and pattern.name}
+    assert not names - set(requests), "Nextcloud routes missing from the matrix: " + ", ".join(names - set(requests))
+    before = _snapshot()
+    leaks = []
+    for name, tries in requests.items():
+        for method, path, body, headers in tries:
+            resp = intruder.generic(method, path, body, content_type="application/xml", **headers)
+            content = b"".join(resp.streaming_content) if resp.streaming else resp.content
+            if resp.status_code < 400 or resp.status_code >= 500:
+                leaks.append(f"{name}: {method} {path}: {resp.status_code}")
+            if SECRET.encode() in content.replace(path.encode(), b"").replace(quote(path).encode(), b""):
+                leaks.append(f"{name}: {method} {path}: the answer names the victim's object")
     assert not leaks, "\n".join(leaks)
     assert _snapshot() == before

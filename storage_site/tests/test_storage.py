@@ -33,3 +33,27 @@ def test_object_sha256_reads_every_chunk_in_order(storage_backend, monkeypatch, 
         assert storage.object_sha256("tests/sha-object") == (size, hashlib.sha256(data).hexdigest())
     finally:
         storage.delete("tests/sha-object")
+
+
+def test_threads_reaching_s3_together_share_one_client(storage_backend):
+    """A fresh gthread worker's threads often touch S3 at once; each opening its own boto3
+    session first cost the worker ~30 MiB (the Nextcloud benchmark's first sync)."""
+    import threading
+
+    from storage_site.core import storage
+
+    if storage_backend != "s3":
+        pytest.skip("the shared client is S3's")
+    storage._shared_client = (None, None)
+    start, clients = threading.Barrier(8), []
+
+    def touch():
+        start.wait()
+        clients.append(storage._s3_client())
+
+    threads = [threading.Thread(target=touch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(clients) == 8 and len({id(client) for client in clients}) == 1

@@ -18,7 +18,7 @@ from files.services.uploads import file_upload
 from folders import services as tree
 from folders.models import Node
 
-from .conftest import DESKTOP, PHONE, needs_chromium
+from storage_site.testing.browser import DESKTOP, PHONE, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
 
@@ -125,7 +125,7 @@ def test_20_mib_upload_cut_and_resumed_keeps_every_byte(new_page, user, tmp_path
 
 def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
     source = tmp_path / "flaky.bin"
-    source.write_bytes(os.urandom(12 * MiB))
+    source.write_bytes(os.urandom(20 * MiB))
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
     page = new_page()
     sign_in(page, user)
@@ -143,7 +143,9 @@ def test_a_dropped_connection_resumes_by_itself(new_page, user, tmp_path):
         page.set_input_files("#pick-files", str(source))
     assert drops == [str(8 * MiB)]
     node = Node.objects.get(owner=user, name="flaky.bin")
-    assert node.sha256 == expected and node.size == 12 * MiB
+    assert node.sha256 == expected and node.size == 20 * MiB
+    body = page.request.get(f"/files/{node.uuid}/content?download=1").body()
+    assert hashlib.sha256(body).hexdigest() == expected
 
 
 def test_over_quota_is_explained_and_nothing_is_kept(new_page, user, tmp_path):
@@ -277,6 +279,60 @@ def test_drive_on_desktop_and_phone_screens(new_page, user, shot):
     assert chooser.value.is_multiple()
 
 
+# Roles a person operates; the browser's own accessibility tree must give each a name.
+CONTROL_ROLES = {"button", "link", "textbox", "searchbox", "combobox", "listbox", "checkbox", "radio",
+                 "spinbutton", "slider", "switch", "menuitem", "tab"}
+
+
+def unnamed_controls(page) -> list[str]:
+    """Controls without an accessible name, as chromium computes names for screen readers."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    finally:
+        cdp.detach()
+    return [f"{node['role']['value']} (backend node {node.get('backendDOMNodeId')})" for node in nodes
+            if not node.get("ignored") and node.get("role", {}).get("value") in CONTROL_ROLES
+            and not (node.get("name", {}).get("value") or "").strip()]
+
+
+def test_every_page_fits_a_phone_and_names_its_controls(new_page, user, shot):
+    home = tree.home_get(user=user)
+    tree.folder_create(user=user, parent=home, name="A folder with a rather long name for a small screen")
+    image = put(user, "sunset-over-the-harbour-at-the-end-of-a-long-summer-day.png", _png((230, 120, 40)))
+    pdf = put(user, "handbook.pdf", _pdf(["One", "Two"]))
+    put(user, "notes.txt", b"notes")
+    tree.node_trash(node=put(user, "old draft.txt", b"old"))
+    tree.star_set(user=user, node=image, starred=True)
+    open_link = shares.share_create(user=user, node=image)
+    locked_link = shares.share_create(user=user, node=pdf, password="a long passphrase")
+    page = new_page(PHONE)
+    pages = {"signin": "/signin"}
+    sign_in(page, user)
+    pages.update({"drive": "/", "file-image": f"/files/{image.uuid}", "file-pdf": f"/files/{pdf.uuid}",
+                  "trash": "/trash", "search": "/search?q=notes", "starred": "/starred", "recent": "/recent",
+                  "share": f"/s/{open_link.token}", "share-password": f"/s/{locked_link.token}",
+                  "not-found": "/files/no-such-file"})
+    problems = []
+    for name, path in pages.items():
+        if name == "signin":
+            page.goto(path)  # signed in: it sends the person on to the drive
+            visitor = new_page(PHONE)
+            visitor.goto(path)
+            target = visitor
+        else:
+            page.goto(path)
+            target = page
+        if name == "file-pdf":
+            target.locator("section[data-page='1'][data-drawn]").wait_for()
+        width = target.evaluate("() => document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            problems.append(f"{path} scrolls sideways on a 360-px screen ({width} px)")
+        problems += [f"{path}: {control} has no accessible name" for control in unnamed_controls(target)]
+        shot(target, f"a11y-{name}-phone")
+    assert not problems, problems
+
+
 def test_image_viewer_shows_the_picture(new_page, user):
     node = put(user, "sunset.png", _png((230, 120, 40)))
     page = new_page()
@@ -284,6 +340,46 @@ def test_image_viewer_shows_the_picture(new_page, user):
     viewer = page.get_by_role("img", name="sunset.png")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=viewer.element_handle())
     assert viewer.evaluate("img => img.naturalWidth") == 800
+
+
+def _pdf(texts: list[str]) -> bytes:
+    """A PDF with one page per text, each written in Helvetica."""
+    count = len(texts)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * n} 0 R' for n in range(count))}] /Count {count} >>".encode(),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for n, text in enumerate(texts):
+        stream = f"BT /F1 28 Tf 40 700 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+                       f" /Contents {5 + 2 * n} 0 R >>".encode())
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out, offsets = io.BytesIO(b"%PDF-1.4\n"), []
+    out.seek(0, io.SEEK_END)
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def test_a_pdf_is_shown_page_by_page(new_page, user, shot):
+    node = put(user, "handbook.pdf", _pdf(["Page one: welcome", "Page two: the rules", "Page three: the end"]))
+    page = new_page()
+    sign_in(page, user, next_path=f"/files/{node.uuid}")
+    page.locator("#pdf-status", has_text="3 pages").wait_for()
+    third = page.get_by_role("region", name="Page 3 of 3")
+    third.scroll_into_view_if_needed()
+    page.locator("section[data-page='3'][data-drawn]").wait_for()
+    assert "Page three: the end" in third.text_content()  # the page's own text, for screen readers
+    dark_pixels = third.locator("canvas").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 100 && d[i + 3] > 0) n++; return n; }")
+    assert dark_pixels > 500, "page 3 was not drawn"
+    assert any(worker.url.endswith("/pdf.worker.min.mjs") for worker in page.workers)  # parsed off the page
+    shot(page, "pdf-desktop")
 
 
 # --- sharing ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as BrowserClient
 
 from accounts import browser as browser_cookie
+from accounts import services
 from accounts.models import AuthSession
 from accounts.tests.factories import PASSWORD
 from folders.models import Node
@@ -58,10 +59,22 @@ def test_password_sign_in_makes_a_revocable_session_cookie(user):
     cookie = resp.cookies[browser_cookie.COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     session = AuthSession.objects.get(user=user)
-    assert session.is_live and session.client == "web"
+    assert session.is_live and session.client == "browser"
     assert client.get("/").status_code == 200
-    session.revoked_at = session.created_at  # what the admin's revoke does
-    session.save(update_fields=["revoked_at"])
+
+    # An operator finds it in the admin as a browser session, apart from the API's, and revokes it.
+    root, _, _ = services.admin_ensure(email="root@example.com", password="Adm1n-passw0rd!", phone=None)
+    operator = BrowserClient()
+    operator.force_login(root)
+    listed = operator.get("/admin/accounts/authsession/?client__exact=browser")
+    assert listed.status_code == 200
+    assert f"/admin/accounts/authsession/{session.pk}/change/" in listed.content.decode()
+    assert "Web drive (browser)" in listed.content.decode()
+    api_session = services._sign_in(user, client="web", ip_address=None, user_agent="api").session
+    assert f"/admin/accounts/authsession/{api_session.pk}/change/" not in listed.content.decode()
+    operator.post("/admin/accounts/authsession/", {"action": "revoke", "_selected_action": [session.pk]})
+    session.refresh_from_db()
+    assert session.revoked_at is not None and session.revoke_reason == "admin"
     assert client.get("/").status_code == 302
 
 
@@ -154,6 +167,25 @@ def test_folder_listing_sorts_and_pages(user, auth_client):
     assert names(client.get("/?sort=size")) == [b"small.txt", b"middle.txt", b"big.txt"]
     assert names(client.get("/?sort=size&dir=desc")) == [b"big.txt", b"middle.txt", b"small.txt"]
     assert names(client.get("/")) == [b"big.txt", b"middle.txt", b"small.txt"]
+
+
+def test_pages_put_folders_first_across_a_page_boundary(user, auth_client, monkeypatch):
+    from folders import services as tree
+    from web.views import drive
+
+    monkeypatch.setattr(drive, "PAGE_SIZE", 2)
+    home = tree.home_get(user=user)
+    for name in ("Cats", "Apples", "Boats"):
+        tree.folder_create(user=user, parent=home, name=name)
+    for name in ("c.txt", "a.txt", "b.txt"):
+        upload(auth_client, name=name)
+    client = signed_in_browser(user)
+    names = lambda path: re.findall(rb'<tr data-name="([^"]+)"', client.get(path).content)  # noqa: E731
+    assert [names(f"/?page={n}") for n in (1, 2, 3)] == [
+        [b"Apples", b"Boats"], [b"Cats", b"a.txt"], [b"b.txt", b"c.txt"]]
+    assert [names(f"/?dir=desc&page={n}") for n in (1, 2, 3)] == [
+        [b"Cats", b"Boats"], [b"Apples", b"c.txt"], [b"b.txt", b"a.txt"]]
+    assert names("/?page=9") == [b"b.txt", b"c.txt"]  # past the end: the last page
 
 
 def test_tus_accepts_the_cookie_only_with_csrf(user):

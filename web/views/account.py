@@ -47,7 +47,7 @@ def signin_password(request):
     try:
         throttle(request, "password_login")
         sign_in = services.password_sign_in(identifier=identifier, password=request.POST.get("password", ""),
-                                            client=Client.WEB, ip_address=client_ip(request),
+                                            client=Client.BROWSER, ip_address=client_ip(request),
                                             user_agent=user_agent(request))
     except ApplicationError as exc:
         return _form(request, status=exc.status_code, password_error=exc.message, identifier=identifier)
@@ -76,7 +76,8 @@ def signin_verify(request):
         throttle(request, "otp_verify")
         phone = services.phone_normalize(phone)
         sign_in = services.otp_verify(phone=phone, code=request.POST.get("code", "").strip(),
-                                      ip_address=client_ip(request), user_agent=user_agent(request))
+                                      client=Client.BROWSER, ip_address=client_ip(request),
+                                      user_agent=user_agent(request))
     except ApplicationError as exc:
         return render(request, "web/signin_code.html", {"next": _next(request), "phone": phone,
                                                         "error": exc.message}, status=exc.status_code)

@@ -1,4 +1,6 @@
-"""Browser tests: Playwright driving Debian's chromium against the live server.
+"""Browser tests' fixtures (a pytest plugin, registered once in the root conftest.py so
+that every app's browser tests share one browser): Playwright driving Debian's chromium
+against the live server.
 
 They run when /usr/bin/chromium (or WEB_TEST_CHROMIUM) is there and skip with that
 reason when it is not. Screenshots go to WEB_SCREENSHOTS (default var/screenshots/),

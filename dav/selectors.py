@@ -7,9 +7,12 @@ queries for 10 entries or 10,000.
 import hashlib
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from django.db import connection
-from django.db.models import Q
+from django.db import connection, connections
+from django.db.models import FloatField, Func, Q
+from django.db.models.base import ModelState
 
 from folders import services as tree
 from folders.models import Node
@@ -29,7 +32,11 @@ def node_at(*, user, names: list[str], home: Node | None = None) -> Node | None:
     match = Q()
     for level, name in enumerate(names, start=1):
         match |= Q(depth=home.depth + level, name=name)
-    candidates = Node.objects.for_owner(user).live().filter(match, path__startswith=home.path)
+    # Every live entry of the user with one of the names at its depth, found through the
+    # owner-and-name index (`parent` not null is that partial index's condition); the walk
+    # from home below keeps only the chain. A filter on the path prefix instead made
+    # PostgreSQL read every entry the user has, on every request.
+    candidates = Node.objects.for_owner(user).live().filter(match, parent__isnull=False)
     by_parent = {(n.parent_id, n.name): n for n in candidates}
     node = home
     for name in names:
@@ -44,8 +51,57 @@ SHOWN_FIELDS = ("id", "uuid", "owner_id", "kind", "parent_id", "special", "name"
                 "mime_type", "version", "sha256", "trashed_at", "created_at", "updated_at")
 
 
-def children_of(folder: Node) -> list[Node]:
-    return list(Node.objects.live().filter(parent=folder).only(*SHOWN_FIELDS).order_by("name", "pk"))
+class _Epoch(Func):
+    """A timestamp as seconds since 1970: the database turns 20,000 of them into floats in
+    a fraction of the time the driver takes to parse them into datetimes."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5) * 86400.0",
+                           **extra)
+
+
+CHUNK = 2000  # rows fetched at a time by a listing
+
+# The columns a listing reads, as both databases keep them (the uuid is left out: SQLite
+# keeps it as text; it is read on first use). The two dates come after them, as seconds.
+_ROW_FIELDS = ("id", "owner_id", "kind", "parent_id", "special", "name", "path", "depth", "size", "mime_type",
+               "version", "sha256", "trashed_at")
+
+
+def children_of(folder: Node) -> Iterator[Node]:
+    """The folder's live entries by name, read from the database as they are used (one
+    query; a server-side cursor on PostgreSQL), so a listing of 10,000 never sits in
+    memory whole. The rows are read raw, without Django's per-value converters, and made
+    into nodes without Model.__init__ (both cost more than the query); their two dates
+    come as seconds (to the microsecond on PostgreSQL, the millisecond on SQLite)."""
+    rows = (Node.objects.live().filter(parent=folder).order_by("name", "pk")
+            .annotate(created_s=_Epoch("created_at"), updated_s=_Epoch("updated_at"))
+            .values_list(*_ROW_FIELDS, "created_s", "updated_s"))
+    sql, params = rows.query.get_compiler(rows.db).as_sql()
+    return _nodes(connections[rows.db], sql, params)
+
+
+def _nodes(db, sql: str, params) -> Iterator[Node]:
+    with db.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(CHUNK):
+            for row in chunk:
+                yield _node(row, db.alias)
+
+
+def _node(row: tuple, db: str) -> Node:
+    """A loaded node from a row of `_ROW_FIELDS` and the two dates, as Model.from_db would
+    make it (the fields not loaded are read on first use, as with `only`)."""
+    node = Node.__new__(Node)
+    node.__dict__.update(zip(_ROW_FIELDS, row))
+    node.created_at = datetime.fromtimestamp(row[-2], UTC)
+    node.updated_at = datetime.fromtimestamp(row[-1], UTC)
+    node._state = ModelState()
+    node._state.adding, node._state.db = False, db
+    return node
 
 
 # What a folder's etag is made of, over everything below it: how many live entries,

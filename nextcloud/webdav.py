@@ -164,12 +164,11 @@ class NextcloudFile(_Nextcloud, FileResource):
 
 
 class NextcloudFolder(_Nextcloud, FolderResource):
-    def get_member_list(self):
-        members = super().get_member_list()
+    def members(self):
         facts = _Facts(self.user, parent=self.node)
-        for member in members:
+        for member in super().members():
             member._facts = facts
-        return members
+            yield member
 
 
 class NextcloudProvider(StratusProvider):
@@ -200,42 +199,8 @@ def _below_mount(environ, destination: str) -> str:
 
 
 def multistatus(resources, mode: str, names):
-    """dav.propfind's streamed multistatus, with Nextcloud's prefixes declared once."""
-    declarations = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
-    yield f'<?xml version="1.0" encoding="UTF-8"?>\n<d:multistatus {declarations}>'.encode()
-    for start in range(0, len(resources), propfind.BATCH):
-        batch = etree.Element("{DAV:}multistatus", nsmap=NAMESPACES)
-        for resource in resources[start:start + propfind.BATCH]:
-            properties = resource.get_properties(mode, name_list=names) if mode == "named" else \
-                resource.get_properties(mode)
-            _response(batch, resource.get_href(), properties)
-        xml = etree.tostring(batch, encoding="UTF-8", xml_declaration=False)
-        yield xml[xml.index(b">") + 1:xml.rindex(b"</")]
-    yield b"</d:multistatus>"
-
-
-def _response(parent, href: str, properties) -> None:
-    """One <d:response>, a <d:propstat> per status (as WsgiDAV's add_property_response,
-    without its per-response namespace prefixes)."""
-    by_status: dict[str, list] = {}
-    for name, value in properties:
-        status = "200 OK"
-        if isinstance(value, DAVError):
-            status, value = get_http_status_string(value), None
-        by_status.setdefault(status, []).append((name, value))
-    response = etree.SubElement(parent, "{DAV:}response")
-    etree.SubElement(response, "{DAV:}href").text = href
-    for status, found in by_status.items():
-        propstat = etree.SubElement(response, "{DAV:}propstat")
-        prop = etree.SubElement(propstat, "{DAV:}prop")
-        for name, value in found:
-            if value is None:
-                etree.SubElement(prop, name)
-            elif util.is_etree_element(value):
-                prop.append(value)
-            else:
-                etree.SubElement(prop, name).text = util.to_unicode_safe(value)
-        etree.SubElement(propstat, "{DAV:}status").text = "HTTP/1.1 " + status
+    """dav.propfind's streamed multistatus, with Nextcloud's prefixes."""
+    return propfind.multistatus(resources, mode, names, prefixes={uri: prefix for prefix, uri in NAMESPACES.items()})
 
 
 @functools.cache

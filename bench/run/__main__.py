@@ -25,6 +25,7 @@ from .chunked import chunked_uploads
 from .listing import listing, listing_again
 from .search import search
 from .peer import peer
+from .webdav import webdav
 from .nextcloud import nextcloud
 from .standalone import load_run, previews, sync_pages
 from .report import environment, figures, markdown
@@ -56,7 +57,7 @@ def main() -> int:
     parser.add_argument("--budget", type=int, help="hard wall-time limit in seconds (1500; quick 170)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["transfer", "chunked", "direct", "listing", "search", "peer", "sync_pages", "previews",
-                                 "load_run", "web", "nextcloud"],
+                                 "load_run", "web", "nextcloud", "webdav"],
                         help="leave a phase out (repeatable); `chunked` and `direct` are the two uploads "
                              "measured against boto3 upload_file")
     parser.add_argument("--broker", default=BROKER_URL,
@@ -103,6 +104,7 @@ def main() -> int:
         phases = (("transfer", transfer), ("chunked_uploads", chunked_uploads), ("listing", listing),
                   ("web", lambda st, c, d: web(st, c, d, results.get("listing"))),
                   ("search", search), ("peer", peer), ("sync_pages", sync_pages), ("previews", previews),
+                  ("webdav", webdav),
                   ("load_run", load_run),
                   ("nextcloud", nextcloud),
                   ("listing_after_search", lambda st, c, d: listing_again(st, c, d, results["listing"])))

@@ -35,9 +35,11 @@ CHUNKS_IN_FLIGHT = 4
 CHUNKED_WARM_MIB = 72
 BROKER_URL = "redis://127.0.0.1:6379/5"  # a Redis database of its own: its Celery keys are cleared
 FULL = {"file_mib": 1024, "repeats": 3, "listing_files": 10_000, "listing_requests": 200,
-        "search_rows": 1_000_000, "search_requests": 100, "load_clients": 50, "load_seconds": 60, "budget": 1800}
+        "search_rows": 1_000_000, "search_requests": 100, "load_clients": 50, "load_seconds": 60, "budget": 2400,
+        "dav_file_mib": 1024, "dav_small_files": 1000, "propfind_entries": 10_000, "propfind_requests": 30}
 QUICK = {"file_mib": 64, "repeats": 3, "listing_files": 2_000, "listing_requests": 100, "search_rows": 50_000,
-         "search_requests": 50, "load_clients": 20, "load_seconds": 15, "budget": 300}
+         "search_requests": 50, "load_clients": 20, "load_seconds": 15, "budget": 420,
+         "dav_file_mib": 64, "dav_small_files": 100, "propfind_entries": 10_000, "propfind_requests": 10}
 TARGETS = {
     "upload_ratio": 0.8,          # API upload MiB/s ÷ boto3 put MiB/s
     "download_ratio": 0.8,        # API download MiB/s ÷ boto3 get MiB/s
@@ -58,6 +60,8 @@ TARGETS = {
     "nextcloud_ratio": 0.9,       # nextcloudcmd MiB/s ÷ rclone over /dav/ MiB/s, same files, up and down
     "nextcloud_resync_s": 3,      # a nextcloudcmd run over an unchanged 10,000-file tree
     "nextcloud_rss_mib": 150,     # peak RSS of a gunicorn worker while nextcloudcmd syncs
+    "dav_ratio": 1.0,             # rclone through /dav/ ÷ through copyparty's WebDAV, local storage
+    "propfind_p95_ms": 1000,      # PROPFIND Depth 1 of a 10,000-entry folder, PostgreSQL
 }
 
 

@@ -13,6 +13,7 @@ from storage_site.testing.seaweedfs import weed_binary
 from .common import PG_ADMIN, ROOT, TARGETS
 from .nextcloud import nextcloud_rows
 from .stack import Stack
+from .webdav import webdav_figures
 
 
 def environment(stack: "Stack") -> dict:
@@ -196,6 +197,8 @@ def figures(results: dict) -> list[dict]:
             if row["requests"]:
                 add(f"  {name} (n={row['requests']}): p50 / p95 / p99 (ms)", f"{row['p50']} / {row['p95']} / "
                     f"{row['p99']}", "info")
+    if results.get("webdav") and "ratios" in results["webdav"]:
+        webdav_figures(results["webdav"], add, verdict)
     return rows
 
 

@@ -4,6 +4,11 @@ clients against a real one)."""
 
 import base64
 import re
+import tracemalloc
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from storage_site.testing.client import Client
 
@@ -62,3 +67,25 @@ class Dav:
         assert answer.status == 207, answer
         match = re.search(rf"<D:{name}>(.*?)</D:{name}>".encode(), answer.body, re.S)
         return match.group(1).decode() if match else None
+
+
+def served_measured(environ) -> tuple[str, bytes, int, int]:
+    """`environ` served by the whole application, as a server hands it over, its answer
+    read piece by piece and dropped: (status, the first piece, the answer's size, the
+    most the request held at once in bytes, as tracemalloc counts)."""
+    started, first, size = [], None, 0
+    request_started.disconnect(close_old_connections)  # keep the test's transaction, as the test client does
+    request_finished.disconnect(close_old_connections)
+    tracemalloc.start()
+    try:
+        answer = WSGIHandler()(environ, lambda status, headers: started.append(status))
+        for piece in answer:
+            first = piece if first is None else first
+            size += len(piece)
+        answer.close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return started[0], first, size, peak

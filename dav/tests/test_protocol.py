@@ -2,9 +2,12 @@
 what the other APIs see, and bad input gets a clear DAV error that keeps nothing."""
 
 import hashlib
+from urllib.parse import quote, unquote
+from xml.etree import ElementTree
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from files.models import Blob
@@ -13,7 +16,11 @@ from files.tests.test_sync_status import status
 from folders import services as tree
 from folders.models import Node, NodeKind
 
+from .helpers import PROPFIND_ALL, served_measured
+
 pytestmark = pytest.mark.django_db
+
+MiB = 1024 * 1024
 
 
 def _listed(client, **params) -> dict[str, dict]:
@@ -163,6 +170,21 @@ def test_properties(dav, user):
     assert b"rating" in answer.body and b">5</" in answer.body  # the property followed the file
 
 
+def test_getlastmodified_is_protected_and_a_proppatch_setting_it_changes_nothing(dav):
+    dav.put("/dav/t.txt", b"x")
+    before = dav.prop("/dav/t.txt", "getlastmodified")
+    patch = dav.request("PROPPATCH", "/dav/t.txt", b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+                        b'xmlns:Z="urn:example"><D:set><D:prop><D:getlastmodified>Mon, 01 Jan 2001 00:00:00 GMT'
+                        b"</D:getlastmodified><Z:rating>5</Z:rating></D:prop></D:set></D:propertyupdate>",
+                        content_type="application/xml")
+    assert patch.status == 207, patch
+    statuses = {prop.tag: stat.findtext("{DAV:}status") for stat in ElementTree.fromstring(patch.body).iter(
+        "{DAV:}propstat") for prop in stat.find("{DAV:}prop")}
+    assert "403" in statuses["{DAV:}getlastmodified"] and "424" in statuses["{urn:example}rating"], statuses
+    assert dav.prop("/dav/t.txt", "getlastmodified") == before
+    assert b"rating" not in dav.propfind("/dav/t.txt", "0").body
+
+
 def test_a_folder_etag_changes_when_anything_below_changes(dav):
     dav.mkcol("/dav/a")
     dav.mkcol("/dav/a/b")
@@ -200,14 +222,58 @@ def test_propfind_depth_1_costs_the_same_queries_for_10_or_10000_entries(dav, us
     _bulk_files(user, big, 10_000)
 
     dav.propfind("/dav/", "0")  # the first sign-in of an app password records its use
-    counts = {}
-    for name in ("small", "big"):
-        with CaptureQueriesContext(connection) as queries:
-            answer = dav.propfind(f"/dav/{name}/", "1")
-        assert answer.status == 207
-        assert answer.body.count(b"<D:response>") == {"small": 12, "big": 10_002}[name]
-        counts[name] = len(queries)
-    assert counts["small"] == counts["big"], counts
+    named = (b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:example"><D:prop><D:displayname/>'
+             b"<D:getlastmodified/><D:getcontentlength/><D:resourcetype/><D:getetag/><Z:none/></D:prop></D:propfind>")
+    for body in (PROPFIND_ALL, named):  # allprop, and the named properties rclone asks (and one nobody has)
+        counts = {}
+        for name in ("small", "big"):
+            with CaptureQueriesContext(connection) as queries:
+                answer = dav.propfind(f"/dav/{name}/", "1", body)
+            assert answer.status == 207
+            assert answer.body.count(b"<D:response>") == {"small": 12, "big": 10_002}[name]
+            counts[name] = len(queries)
+        assert counts["small"] == counts["big"], counts
+
+
+def test_a_listing_is_well_formed_xml_whatever_the_names_and_dead_properties(dav):
+    dav.mkcol("/dav/box")
+    odd = "a&b <c> \"q\" 'é' 日本.txt"
+    assert dav.put("/dav/box/" + quote(odd), b"x").status == 201
+    dead = (b'<Z:meta xmlns:Z="urn:example" Z:kind="a&amp;b" plain="1"><Z:tag>x &lt; y</Z:tag>'
+            b'<other xmlns="urn:other">t</other></Z:meta>')
+    patch = dav.request("PROPPATCH", "/dav/box/" + quote(odd), b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:">'
+                        b"<D:set><D:prop>" + dead + b"</D:prop></D:set></D:propertyupdate>",
+                        content_type="application/xml")
+    assert patch.status == 207, patch
+    for body in (PROPFIND_ALL, b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:example"><D:prop>'
+                 b"<D:displayname/><D:resourcetype/><Z:meta/><Z:missing/></D:prop></D:propfind>"):
+        answer = dav.propfind("/dav/box/", "1", body)
+        assert answer.status == 207, answer
+        responses = ElementTree.fromstring(answer.body).findall("{DAV:}response")  # parses: well formed
+        file = next(r for r in responses if r.findtext("{DAV:}href").endswith(".txt"))
+        assert unquote(file.findtext("{DAV:}href")) == "/dav/box/" + odd
+        assert file.find(".//{DAV:}displayname").text == odd
+        meta = file.find(".//{urn:example}meta")  # found, though the folder before it has none
+        assert meta.get("{urn:example}kind") == "a&b" and meta.get("plain") == "1"
+        assert meta.findtext("{urn:example}tag") == "x < y" and meta.findtext("{urn:other}other") == "t"
+    missing = [p for p in file.iter("{DAV:}propstat") if p.find("{DAV:}prop/{urn:example}missing") is not None]
+    assert missing and "404" in missing[0].findtext("{DAV:}status")
+
+
+def test_a_listing_of_10000_entries_is_written_as_it_is_read(dav, user):
+    """The entries are read from the database as the answer goes out: the first piece
+    comes with a fraction of them, and the request holds far less than the entries
+    (as nodes and resources) or the answer would take whole."""
+    home = tree.home_get(user=user)
+    _bulk_files(user, tree.folder_create(user=user, parent=home, name="big"), 10_000)
+    dav.propfind("/dav/", "0")  # the first sign-in of an app password records its use
+    environ = RequestFactory().generic("PROPFIND", "/dav/big/", PROPFIND_ALL, content_type="application/xml",
+                                       HTTP_DEPTH="1", HTTP_AUTHORIZATION=dav.auth).environ
+    status, first, size, peak = served_measured(environ)
+    assert status.startswith("207"), status
+    assert first.count(b"<D:response>") < 1000
+    assert size > 5 * MiB  # the whole answer (7 MiB) ...
+    assert peak < 3 * MiB, f"{peak / MiB:.1f} MiB held"  # ... never held, nor the 10,000 entries
 
 
 def test_over_quota_is_507_and_keeps_nothing(dav, user, auth_client):

@@ -2,17 +2,13 @@
 made on the fly, so whatever memory the request takes is the server's)."""
 
 import hashlib
-import tracemalloc
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import RequestFactory
 
 from folders.models import Node
 
-from .helpers import basic
+from .helpers import basic, served_measured
 
 pytestmark = pytest.mark.django_db
 
@@ -47,20 +43,8 @@ def test_a_put_body_is_never_held_whole(user, app_password, chunked):
     if not chunked:
         environ["CONTENT_LENGTH"] = str(size)
     environ["wsgi.input"] = body
-    started = []
-    request_started.disconnect(close_old_connections)  # keep the test's transaction, as the test client does
-    request_finished.disconnect(close_old_connections)
-    tracemalloc.start()
-    try:
-        answer = WSGIHandler()(environ, lambda status, response_headers: started.append(status))
-        b"".join(answer)
-        answer.close()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    assert started[0].startswith("201"), started
+    status, _, _, peak = served_measured(environ)
+    assert status.startswith("201"), status
     assert Node.objects.get(name="big.bin").sha256 == body.digest.hexdigest()
     # Read whole, the body would be held at least twice (128 MiB); what remains is the
     # storage writer's own (1 MiB reads, S3 parts in flight: 10-28 MiB measured).

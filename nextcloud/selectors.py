@@ -1,6 +1,7 @@
 """What the Nextcloud dialect reads: the server's version and capabilities, a user's
 profile and quota in Nextcloud's shapes."""
 
+import functools
 import hashlib
 from datetime import timedelta
 
@@ -80,7 +81,12 @@ def user_profile(user) -> dict:
 
 def instance_id() -> str:
     """Nextcloud's instance id (`oc` and 10 characters), the tail of every `oc:id`."""
-    return "oc" + hashlib.sha256(b"nextcloud-instance\0" + settings.SECRET_KEY.encode()).hexdigest()[:10]
+    return _instance_id(settings.SECRET_KEY)
+
+
+@functools.cache
+def _instance_id(secret_key: str) -> str:  # once, not for every entry of a listing
+    return "oc" + hashlib.sha256(b"nextcloud-instance\0" + secret_key.encode()).hexdigest()[:10]
 
 
 def file_id(node_pk: int) -> str:

@@ -9,7 +9,6 @@ import io
 from django.http import HttpResponse, HttpResponseNotModified
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from PIL import Image, ImageDraw, ImageFont
 
 from dav import auth
 
@@ -32,6 +31,8 @@ def _colour(user_id: str, *, dark: bool) -> tuple[int, int, int]:
 
 
 def avatar_png(user, *, size: int, dark: bool) -> bytes:
+    from PIL import Image, ImageDraw, ImageFont  # loaded by the first avatar, not by every web worker
+
     image = Image.new("RGB", (size, size), _colour(user.username, dark=dark))
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(size * 0.42, 6))

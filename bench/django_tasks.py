@@ -82,7 +82,11 @@ def cmd_seed_listing(args):
         folder = tree.folder_create(user=user, parent=home, name=args.get("name", "bench-listing"))
         parents = [tree.folder_create(user=user, parent=folder, name=f"d{i:03d}")
                    for i in range(args.get("folders", 0))] or [folder]
-        blob = Blob.objects.create(sha256=sha, size=len(content), storage_key=args["storage_key"], ref_count=n)
+        # Phases may seed the same content (one stored object): the blob is shared, counted once per row.
+        blob, made = Blob.objects.get_or_create(
+            sha256=sha, defaults={"size": len(content), "storage_key": args["storage_key"], "ref_count": n})
+        if not made:
+            Blob.objects.filter(pk=blob.pk).update(ref_count=F("ref_count") + n)
         now = timezone.now()
         nodes = [Node(owner=user, parent=parents[i % len(parents)], kind=NodeKind.FILE, depth=parents[0].depth + 1,
                       name=f"{rng.choice(WORDS)}_{rng.choice(WORDS)}_{i:06d}.jpg", size=len(content),

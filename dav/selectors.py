@@ -123,12 +123,20 @@ _FOLDER_TAGS = """
 """
 
 
+def folders_where(*, folder=None, parent=None, nodes=None) -> tuple[str, list]:
+    """SQL condition and parameters on the folder alias `f`: one folder, every live folder
+    in `parent`, or the folders among `nodes` (the per-folder aggregates of a listing)."""
+    if nodes is not None:
+        ids = [node.pk for node in nodes if node.is_folder] or [0]
+        return f"f.id IN ({', '.join(['%s'] * len(ids))})", ids
+    if folder is not None:
+        return "f.id = %s", [folder.pk]
+    return "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
+
+
 def folder_etags(*, folder: Node | None = None, parent: Node | None = None) -> dict[int, str]:
     """{folder id: etag} of one folder, or of every live folder in `parent`, in one query."""
-    if folder is not None:
-        where, params = "f.id = %s", [folder.pk]
-    else:
-        where, params = "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
+    where, params = folders_where(folder=folder, parent=parent)
     with connection.cursor() as cursor:
         cursor.execute(_FOLDER_TAGS.format(where=where), params)
         return {row[0]: hashlib.sha256(repr(row[1:]).encode()).hexdigest()[:32] for row in cursor.fetchall()}

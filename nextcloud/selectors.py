@@ -134,13 +134,7 @@ _FOLDER_SIZES = """
 def folder_sizes(*, folder=None, parent=None, nodes=None) -> dict[int, int]:
     """{folder id: bytes of the live files below it, at any depth} (`oc:size`) of one
     folder, of every live folder in `parent`, or of the folders among `nodes`, in one query."""
-    if nodes is not None:
-        ids = [node.pk for node in nodes if node.is_folder] or [0]
-        where, params = f"f.id IN ({', '.join(['%s'] * len(ids))})", ids
-    elif folder is not None:
-        where, params = "f.id = %s", [folder.pk]
-    else:
-        where, params = "f.parent_id = %s AND f.kind = 'folder' AND f.trashed_at IS NULL", [parent.pk]
+    where, params = dav_selectors.folders_where(folder=folder, parent=parent, nodes=nodes)
     with connection.cursor() as cursor:
         cursor.execute(_FOLDER_SIZES.format(where=where), params)
         return {pk: int(size) for pk, size in cursor.fetchall()}

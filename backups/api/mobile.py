@@ -120,9 +120,7 @@ class MobileRegisterView(_Anonymous):
         info = data["deviceInfo"]
         result = device_services.mobile_register(
             email=data["email"], password=data["password"], name=data["name"],
-            info=device_services.DeviceInfo(device_id=info["deviceId"], platform=info["platform"],
-                                            model=info["model"], os_version=info["osVersion"],
-                                            app_version=info["appVersion"], name=info["name"]),
+            info=DeviceInfoSerializer.device_info(info),
             ip_address=client_ip(request), user_agent=user_agent(request))
         device, user = result.device, result.sign_in.user
         notifications.device_push_token_record(device=device, token=info["pushToken"], platform=info["platform"])

@@ -4,6 +4,7 @@ from storage_site.core.fields import INT32_MAX, IntegerField
 
 from ..models import BackupFile, ContactFormat, ContactSnapshot, Platform, UploadQuality
 from ..selectors import device_last_active
+from ..services.devices import DeviceInfo
 
 MAX_SYNC_FOLDERS = 100
 
@@ -20,6 +21,12 @@ class DeviceInfoSerializer(serializers.Serializer):
                                  help_text="Shown in device lists; default e.g. \"John's Pixel 7\".")
     pushToken = serializers.CharField(max_length=4096, required=False, allow_blank=True, default="",
                                       help_text="FCM/APNs token; registers push with default preferences.")
+
+    @staticmethod
+    def device_info(data) -> DeviceInfo:
+        """The validated payload as the device services take it (the push token is registered apart)."""
+        return DeviceInfo(device_id=data["deviceId"], platform=data["platform"], model=data["model"],
+                          os_version=data["osVersion"], app_version=data["appVersion"], name=data["name"])
 
 
 class DeviceSettingsSerializer(serializers.Serializer):

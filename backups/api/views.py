@@ -81,9 +81,8 @@ class DeviceRegisterView(PrimaryView):
         payload = DeviceInfoSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        device, created = device_services.device_register(user=request.user, info=device_services.DeviceInfo(
-            device_id=data["deviceId"], platform=data["platform"], model=data["model"],
-            os_version=data["osVersion"], app_version=data["appVersion"], name=data["name"]))
+        device, created = device_services.device_register(user=request.user,
+                                                          info=DeviceInfoSerializer.device_info(data))
         notifications.device_push_token_record(device=device, token=data["pushToken"], platform=data["platform"])
         return ok(render_device(request, device), message="Device registered" if created else "Device updated",
                   status=201 if created else 200)

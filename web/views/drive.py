@@ -150,6 +150,11 @@ def _node(request, id, kind=None):
     return tree.node_get(user=request.user, node_id=id, kind=kind)
 
 
+def _move_target(request):
+    """The folder chosen in the move/copy dialog; none chosen means the home folder."""
+    return tree.folder_get_or_home(user=request.user, folder_id=request.POST.get("target"))
+
+
 @signed_in
 @require_POST
 def node_rename(request, id):
@@ -162,9 +167,7 @@ def node_rename(request, id):
 @require_POST
 def node_move(request, id):
     def action():
-        node = _node(request, id)
-        target = tree.folder_get_or_home(user=request.user, folder_id=request.POST.get("target"))
-        tree.node_move(node=node, target=target)
+        tree.node_move(node=_node(request, id), target=_move_target(request))
     return _act(request, action, success="Moved.", fallback=reverse("web:home"))
 
 
@@ -172,9 +175,8 @@ def node_move(request, id):
 @require_POST
 def node_copy(request, id):
     def action():
-        node = _node(request, id)
-        target = tree.folder_get_or_home(user=request.user, folder_id=request.POST.get("target"))
-        nodes.node_copy(user=request.user, node=node, target=target, policy=tree.ConflictPolicy.RENAME)
+        nodes.node_copy(user=request.user, node=_node(request, id), target=_move_target(request),
+                        policy=tree.ConflictPolicy.RENAME)
     return _act(request, action, success="Copied.", fallback=reverse("web:home"))
 
 

@@ -27,12 +27,24 @@ def test_object_sha256_reads_every_chunk_in_order(storage_backend, monkeypatch, 
     from storage_site.core import storage
 
     monkeypatch.setattr(storage, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(storage, "READ_BUFFER_SIZE", 1000)  # each of the few buffers reused
     data = os.urandom(size)
     storage.put_bytes("tests/sha-object", data)
     try:
         assert storage.object_sha256("tests/sha-object") == (size, hashlib.sha256(data).hexdigest())
+        # Carried on from a hash of the first bytes: the rest is read from there.
+        start = size // 3
+        assert storage.object_sha256("tests/sha-object", start=start, running=hashlib.sha256(data[:start])) \
+            == (size, hashlib.sha256(data).hexdigest())
     finally:
         storage.delete("tests/sha-object")
+
+
+def test_object_sha256_of_a_missing_object_raises_file_not_found(storage_backend):
+    from storage_site.core import storage
+
+    with pytest.raises(FileNotFoundError):
+        storage.object_sha256("tests/never-stored")
 
 
 def test_threads_reaching_s3_together_share_one_client(storage_backend):

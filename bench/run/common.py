@@ -45,7 +45,7 @@ TARGETS = {
     "download_ratio": 0.8,        # API download MiB/s ÷ boto3 get MiB/s
     "worker_rss_mib": 150,        # peak RSS of the worker handling the transfer
     "chunked_time_ratio": 1.35,   # StreamVault chunked upload seconds ÷ boto3 upload_file seconds
-    "direct_time_ratio": 1.05,    # MegaVault presigned direct upload seconds ÷ the same baseline
+    "direct_time_ratio": 1.05,    # MegaVault presigned direct parts (first sent → last stored) ÷ the same baseline
     "direct_complete_s_per_gib": 1.0,  # its `complete` → file visible (the verification read), per GiB
     "celery_rss_mib": 150,        # peak RSS of the Celery pool process assembling an upload
     "listing_p95_ms": 50,

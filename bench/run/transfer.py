@@ -37,7 +37,9 @@ def boto3_put(s3, src: Path, key: str) -> dict:
 
 
 def boto3_get(s3, key: str, size: int, sha: str) -> dict:
-    started = time.perf_counter()
+    """One GET streamed in 1 MiB reads through urllib3 and hashed as it arrives: the client
+    of the API download reads the same way (requests' iter_content, urllib3, 1 MiB)."""
+    started, cpu = time.perf_counter(), time.thread_time()
     digest, received = hashlib.sha256(), 0
     body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
     for chunk in body.iter_chunks(MIB):
@@ -45,6 +47,7 @@ def boto3_get(s3, key: str, size: int, sha: str) -> dict:
         received += len(chunk)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 3), "mib_s": round(size / MIB / seconds, 1),
+            "client_cpu_s": round(time.thread_time() - cpu, 2),
             "sha256_ok": digest.hexdigest() == sha and received == size}
 
 
@@ -78,7 +81,7 @@ def api_download(server: Gunicorn, token: str, file_id: str, size: int, sha: str
     digest, received, first_byte = hashlib.sha256(), 0, None
     try:
         with requests.Session() as session:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             with session.get(f"{server.url}/api/files/{file_id}/download", headers={"Authorization": f"Bearer {token}"},
                              stream=True, timeout=(5, 120)) as response:
                 if response.status_code != 200:
@@ -88,12 +91,13 @@ def api_download(server: Gunicorn, token: str, file_id: str, size: int, sha: str
                         first_byte = time.perf_counter()
                     digest.update(chunk)
                     received += len(chunk)
-            finished = time.perf_counter()
+            finished, cpu = time.perf_counter(), time.thread_time() - cpu
     finally:
         rss = sampler.finish()
     seconds = finished - started
-    return {"seconds": round(seconds, 3), "mib_s": round(size / MIB / seconds, 1),
-            "ttfb_ms": round((first_byte - started) * 1000, 1) if first_byte else None,
+    worker = rss["workers"].get(str(rss["handling_worker_pid"]), {})
+    return {"seconds": round(seconds, 3), "mib_s": round(size / MIB / seconds, 1), "client_cpu_s": round(cpu, 2),
+            "worker_cpu_s": worker.get("cpu_s"), "ttfb_ms": round((first_byte - started) * 1000, 1) if first_byte else None,
             "bytes": received, "sha256_ok": digest.hexdigest() == sha and received == size, "rss": rss}
 
 
@@ -133,6 +137,9 @@ def transfer(stack: "Stack", cfg: dict) -> dict:
     src.unlink()
     out["runs"] = runs
     out["median_mib_s"] = {k: round(statistics.median(r["mib_s"] for r in v), 1) for k, v in runs.items()}
+    out["median_cpu_s"] = {"boto3_get_client": statistics.median(r["client_cpu_s"] for r in runs["boto3_get"]),
+                           "api_download_client": statistics.median(r["client_cpu_s"] for r in runs["api_download"]),
+                           "api_download_worker": statistics.median(r["worker_cpu_s"] or 0 for r in runs["api_download"])}
     out["sha256_ok"] = all(r["sha256_ok"] for v in runs.values() for r in v if "sha256_ok" in r)
     for phase in ("upload", "download"):
         rss = [r["rss"] for r in runs[f"api_{phase}"]]

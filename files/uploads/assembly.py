@@ -273,16 +273,12 @@ def _assemble_multipart(session: UploadSession, parts: list[UploadPart]) -> _Ass
 def _read_back(session: UploadSession, parts: list[UploadPart]) -> tuple[int, str]:
     """The one read that verifies a joined file before it is visible: from where the
     running hash stopped (its saved state carried on), else the whole object. One GET
-    stream, hashed by OpenSSL as it arrives."""
+    stream read ahead by a thread while OpenSSL hashes (storage.object_sha256)."""
     prefix = hashed_prefix(session, parts)
     if prefix is None or session.hashed_parts == len(parts):
         return storage.object_sha256(session.storage_key)
     covered, running = prefix
-    size = covered
-    for data in storage.read_range(session.storage_key, covered):
-        running.update(data)
-        size += len(data)
-    return size, running.hexdigest()
+    return storage.object_sha256(session.storage_key, start=covered, running=running)
 
 
 def _assemble_concatenated(parts: list[UploadPart]) -> _Assembled:

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -318,18 +319,22 @@ def open_local_range(key: str, start: int, end: int) -> LocalRange | None:
     return None if is_s3() else LocalRange(_storage().path(key), start, end)
 
 
-def _s3_range(storage, key, start, end):
+def _s3_get(storage, key, start, end) -> dict:
     client = _s3_client()
     params = {"Bucket": storage.bucket_name, "Key": storage._normalize_name(key)}
     if start or end is not None:
         params["Range"] = f"bytes={start}-{'' if end is None else end}"
     try:
-        body = client.get_object(**params)["Body"]
+        return client.get_object(**params)
     except client.exceptions.NoSuchKey:  # as on local storage: the object is gone, S3 is fine
         raise FileNotFoundError(key) from None
     except Exception as exc:
         logger.warning("S3 read failed for %s: %s", key, exc)
         raise StorageUnavailable() from exc
+
+
+def _s3_range(storage, key, start, end):
+    body = _s3_get(storage, key, start, end)["Body"]
     try:
         yield from body.iter_chunks(CHUNK_SIZE)
     finally:
@@ -475,16 +480,103 @@ def presigned_part_url(key: str, upload_id: str, number: int, expires_in: int) -
         "Bucket": bucket, "Key": name(key), "UploadId": upload_id, "PartNumber": number})
 
 
-def object_sha256(key: str) -> tuple[int, str]:
-    """Read an object once, streamed: (size, SHA-256). One GET stream keeps up with the
-    hashing (1 GiB in 0.81 s on SeaweedFS; ranged GETs read ahead in parallel took
-    0.86–0.97 s and held 40–57 MiB more), and holds one chunk at a time."""
-    digest = hashlib.sha256()
-    size = 0
-    for data in read_range(key):
-        digest.update(data)
-        size += len(data)
+def object_sha256(key: str, *, start: int = 0, running=None) -> tuple[int, str]:
+    """Read an object once, streamed: (size, SHA-256). `running` is the hash of its first
+    `start` bytes (hashlib's or a resumable one), carried on from there.
+
+    A thread reads (one GET stream) into two reused buffers while this one hashes; both
+    wait outside the GIL, so the hash alone sets the pace. Measured on 1 GiB of SeaweedFS
+    against hashing each chunk as it was read: less CPU (no bytes object per chunk) and a
+    faster read; ranged GETs in parallel cost more CPU (a request per piece), held a piece
+    per GET, and read no faster."""
+    digest = running or hashlib.sha256()
+    size = start
+    for view in read_buffered(key, start):
+        digest.update(view)
+        size += len(view)
     return size, digest.hexdigest()
+
+
+READ_BUFFER_SIZE = 4 * 1024 * 1024  # 1 or 2 MiB buffers cost more CPU per GiB than 4 MiB ones
+# One filled while the other is used: a third or fourth read no faster, and a gunicorn worker
+# that verifies a direct upload in the request has ~15 MiB to spare under 150 MiB.
+READ_BUFFERS = 2
+
+
+def read_buffered(key: str, start: int = 0) -> Iterator[memoryview]:
+    """The bytes of an object from `start` on, as views of READ_BUFFERS reused buffers
+    that a thread of its own fills while the caller works on the one before: reading and
+    (say) hashing overlap. A view is valid until the next one is asked for. A missing
+    object raises FileNotFoundError at once; a read that fails, where it failed."""
+    source = _open_readable(key, start)
+    free, full = queue.Queue(), queue.Queue()
+    for _ in range(READ_BUFFERS):
+        free.put(bytearray(READ_BUFFER_SIZE))
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            while (buffer := free.get()) is not None and not stop.is_set():
+                count = source.readinto(buffer)
+                full.put((buffer, count))
+                if not count:
+                    return
+        except BaseException as exc:  # raised to the caller, in order
+            full.put(exc)
+        finally:
+            source.close()
+
+    threading.Thread(target=fill, name=f"read-{key}", daemon=True).start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buffer, count = item
+            if not count:
+                return
+            yield memoryview(buffer)[:count]
+            free.put(buffer)
+    finally:
+        stop.set()
+        free.put(None)  # wakes the thread if it waits for a buffer
+
+
+class _S3Readable:
+    """An S3 GET's body as `readinto`, straight from http.client's response under
+    urllib3's (urllib3's own `readinto` reads a new bytes object and copies it), checked
+    against the Content-Length: a connection that ends early raises StorageUnavailable,
+    never a short file."""
+
+    def __init__(self, body, length: int):
+        raw = body._raw_stream
+        self._readinto = getattr(getattr(raw, "_fp", None), "readinto", None) or raw.readinto
+        self._body, self._remaining = body, length
+
+    def readinto(self, buffer) -> int:
+        try:
+            count = self._readinto(buffer)
+        except OSError as exc:  # a timeout, a reset: S3 went away mid-read
+            logger.warning("S3 read failed: %s", exc)
+            raise StorageUnavailable() from exc
+        self._remaining -= count
+        if not count and self._remaining:
+            logger.warning("S3 read ended %s bytes early", self._remaining)
+            raise StorageUnavailable()
+        return count
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _open_readable(key: str, start: int):
+    storage = _storage()
+    if not is_s3():
+        fh = open(storage.path(key), "rb", buffering=0)
+        fh.seek(start)
+        return fh
+    response = _s3_get(storage, key, start, None)
+    return _S3Readable(response["Body"], response["ContentLength"])
 
 
 def put_bytes(key: str, data) -> None:

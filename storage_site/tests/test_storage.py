@@ -27,12 +27,24 @@ def test_object_sha256_reads_every_chunk_in_order(storage_backend, monkeypatch, 
     from storage_site.core import storage
 
     monkeypatch.setattr(storage, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(storage, "READ_BUFFER_SIZE", 1000)  # each of the few buffers reused
     data = os.urandom(size)
     storage.put_bytes("tests/sha-object", data)
     try:
         assert storage.object_sha256("tests/sha-object") == (size, hashlib.sha256(data).hexdigest())
+        # Carried on from a hash of the first bytes: the rest is read from there.
+        start = size // 3
+        assert storage.object_sha256("tests/sha-object", start=start, running=hashlib.sha256(data[:start])) \
+            == (size, hashlib.sha256(data).hexdigest())
     finally:
         storage.delete("tests/sha-object")
+
+
+def test_object_sha256_of_a_missing_object_raises_file_not_found(storage_backend):
+    from storage_site.core import storage
+
+    with pytest.raises(FileNotFoundError):
+        storage.object_sha256("tests/never-stored")
 
 
 def test_threads_reaching_s3_together_share_one_client(storage_backend):
@@ -57,3 +69,27 @@ def test_threads_reaching_s3_together_share_one_client(storage_backend):
     for thread in threads:
         thread.join()
     assert len(clients) == 8 and len({id(client) for client in clients}) == 1
+
+
+def test_an_s3_verification_read_that_ends_early_fails_as_storage_unavailable(storage_backend, monkeypatch):
+    """A verification read whose connection ends before its Content-Length is a failed
+    read (503), never the hash of a short file."""
+    from storage_site.core import storage
+    from storage_site.core.exceptions import StorageUnavailable
+
+    if storage_backend != "s3":
+        pytest.skip("an S3 GET's Content-Length")
+    storage.put_bytes("tests/short-read", b"x" * 5000)
+    real = storage._s3_get
+
+    def promising_more(*args):
+        response = real(*args)
+        response["ContentLength"] += 10  # the body now ends 10 bytes before it said it would
+        return response
+
+    monkeypatch.setattr(storage, "_s3_get", promising_more)
+    try:
+        with pytest.raises(StorageUnavailable):
+            storage.object_sha256("tests/short-read")
+    finally:
+        storage.delete("tests/short-read")

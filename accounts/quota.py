@@ -104,8 +104,14 @@ class Reservation:
 
     def hand_over(self, size: int) -> None:
         """`size` held bytes become an upload session's (which adds them to its own
-        `reserved` in the same transaction): the user's total does not change."""
-        self._hold_change(-size)
+        `reserved` in the same transaction): the user's total does not change. A hold
+        handed over whole goes with them: its row is deleted now, so `release` finds
+        nothing to drop (rolled back, the row is back and `release` drops it)."""
+        if self.hold_id is not None and size == self.held:
+            if not QuotaHold.objects.filter(pk=self.hold_id).delete()[0]:
+                raise HoldExpired()
+        else:
+            self._hold_change(-size)
         self.held -= size
 
     def renew(self) -> None:

@@ -282,3 +282,18 @@ def test_malformed_content_length_is_400_before_the_body_is_read(auth_client, ro
     resp = auth_client.generic("POST", route, b"x", content_type="multipart/form-data; boundary=b",
                                CONTENT_LENGTH="12abc")
     assert resp.status_code == 400 and "Content-Length" in resp.content.decode()
+
+
+def test_a_chunk_costs_few_database_statements(auth_client, django_assert_max_num_queries):
+    """Every chunk of a big upload is a request: the statements per chunk are most of the
+    server's work beside the bytes. The part's quota hold goes with the bytes it hands
+    to the session, so nothing is left to release afterwards."""
+    from accounts.models import QuotaHold
+
+    upload_id = init(auth_client, total=3)["upload_id"]
+    send(auth_client, upload_id, 1, os.urandom(1000))
+    with django_assert_max_num_queries(18):
+        send(auth_client, upload_id, 2, os.urandom(1000))
+    assert not QuotaHold.objects.exists()
+    send(auth_client, upload_id, 3, os.urandom(10))
+    assert status(auth_client, upload_id)["missing_chunks"] == []

@@ -5,6 +5,7 @@ Local storage (FileSystemStorage) and S3 (django-storages) behave the same here;
 for S3 a ranged read is one GET with a `Range` header, streamed in chunks.
 """
 
+import base64
 import contextlib
 import hashlib
 import logging
@@ -412,11 +413,14 @@ def multipart_create(key: str) -> str:
                     lambda: client.create_multipart_upload(Bucket=bucket, Key=name(key))["UploadId"])
 
 
-def multipart_put_part(key: str, upload_id: str, number: int, data) -> str:
-    """Send one part (bytes-like) of a multipart upload; returns its ETag."""
+def multipart_put_part(key: str, upload_id: str, number: int, data, *, sha256: str = "") -> str:
+    """Send one part (bytes, or a file at its start) of a multipart upload; returns its
+    ETag. Given the part's `sha256` (hex), S3 checks the bytes against it (400 BadDigest
+    otherwise), in place of the CRC32 botocore would read the whole part again for."""
     client, bucket, name = _s3()
+    checksum = {"ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256)).decode()} if sha256 else {}
     return _s3_call("upload_part", key, lambda: client.upload_part(
-        Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumber=number, Body=data)["ETag"])
+        Bucket=bucket, Key=name(key), UploadId=upload_id, PartNumber=number, Body=data, **checksum)["ETag"])
 
 
 def multipart_copy_part(key: str, upload_id: str, number: int, source_key: str) -> str:

@@ -93,3 +93,32 @@ def test_an_s3_verification_read_that_ends_early_fails_as_storage_unavailable(st
             storage.object_sha256("tests/short-read")
     finally:
         storage.delete("tests/short-read")
+
+
+def test_a_part_sent_with_its_sha256_is_checked_by_the_store(storage_backend, tmp_path):
+    """A chunk goes to S3 with the SHA-256 the engine recorded for it: S3 refuses bytes
+    that do not match (the part is not kept), and joins the ones that do."""
+    import hashlib
+    import os
+
+    from storage_site.core import storage
+    from storage_site.core.exceptions import StorageUnavailable
+
+    if storage_backend != "s3":
+        pytest.skip("multipart parts are S3's")
+    data = os.urandom(storage.MIN_PART_SIZE + 1000)
+    spooled = tmp_path / "part"
+    spooled.write_bytes(data)
+    key = "tests/checked-part"
+    upload_id = storage.multipart_create(key)
+    try:
+        with open(spooled, "rb") as part, pytest.raises(StorageUnavailable):
+            storage.multipart_put_part(key, upload_id, 1, part, sha256=hashlib.sha256(b"other").hexdigest())
+        assert storage.multipart_parts(key, upload_id) == []
+        with open(spooled, "rb") as part:
+            etag = storage.multipart_put_part(key, upload_id, 1, part, sha256=hashlib.sha256(data).hexdigest())
+        storage.multipart_complete(key, upload_id, [(1, etag)])
+        assert storage.object_sha256(key) == (len(data), hashlib.sha256(data).hexdigest())
+    finally:
+        storage.multipart_abort(key, upload_id)  # no-op once completed
+        storage.delete(key)

@@ -94,7 +94,7 @@ def authenticate(request) -> tuple[User | None, HttpResponse | None]:
     limit, period = _failure_limit()
     keys = [f"dav:fail:ip:{client_ip(request)}",
             "dav:fail:id:" + hashlib.sha256(identifier.lower().encode()).hexdigest()]
-    if any((cache.get(key) or 0) >= limit for key in keys):
+    if any((count or 0) >= limit for count in cache.get_many(keys).values()):  # one round trip
         return None, _challenge(429, "Too many wrong passwords. Try again later.", retry_after=period)
     user = user_for(identifier, password)
     if user is None:

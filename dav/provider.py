@@ -210,7 +210,10 @@ class _NodeResource:
         return xml_tools.string_to_xml(value.encode())
 
     def set_property_value(self, name, value, *, dry_run=False):
-        if name.startswith("{DAV:}") or name.startswith("{urn:schemas-microsoft-com:}"):
+        """{DAV:} properties are WsgiDAV's (the live ones protected); any other is a dead
+        property of the node, Windows' Win32 times and attributes included: Explorer sets
+        them after each copy and reports an error for a refusal."""
+        if name.startswith("{DAV:}"):
             return super().set_property_value(name, value, dry_run=dry_run)
         if not dry_run:
             services.property_set(node=self.node, name=name,

@@ -185,6 +185,35 @@ def test_getlastmodified_is_protected_and_a_proppatch_setting_it_changes_nothing
     assert b"rating" not in dav.propfind("/dav/t.txt", "0").body
 
 
+# What Windows' WebDAV redirector sends after copying a file in (Windows 11,
+# Microsoft-WebDAV-MiniRedir/10.0): its file times and attributes.
+WINDOWS_PROPPATCH = (
+    b'<?xml version="1.0" encoding="utf-8" ?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:">'
+    b"<D:set><D:prop><Z:Win32CreationTime>Fri, 25 Sep 2026 09:40:11 GMT</Z:Win32CreationTime>"
+    b"<Z:Win32LastAccessTime>Fri, 25 Sep 2026 09:40:11 GMT</Z:Win32LastAccessTime>"
+    b"<Z:Win32LastModifiedTime>Fri, 25 Sep 2026 09:40:11 GMT</Z:Win32LastModifiedTime>"
+    b"<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set></D:propertyupdate>")
+
+
+@pytest.mark.parametrize("path", ["/dav/report.txt", "/dav/Reports"])
+def test_windows_sets_its_file_times_and_attributes_after_a_copy(dav, path):
+    dav.put("/dav/report.txt", b"saved from Explorer")
+    dav.mkcol("/dav/Reports")
+    before = dav.prop(path, "getlastmodified")
+    patch = dav.request("PROPPATCH", path, WINDOWS_PROPPATCH, content_type='text/xml; charset="utf-8"',
+                        HTTP_USER_AGENT="Microsoft-WebDAV-MiniRedir/10.0.26200")
+    assert patch.status == 207, patch
+    statuses = {prop.tag: stat.findtext("{DAV:}status") for stat in ElementTree.fromstring(patch.body).iter(
+        "{DAV:}propstat") for prop in stat.find("{DAV:}prop")}
+    names = ("Win32CreationTime", "Win32LastAccessTime", "Win32LastModifiedTime", "Win32FileAttributes")
+    assert statuses == {f"{{urn:schemas-microsoft-com:}}{name}": "HTTP/1.1 200 OK" for name in names}
+    answer = dav.propfind(path, "0")
+    assert b">00000020</" in answer.body and b"Fri, 25 Sep 2026 09:40:11 GMT" in answer.body  # kept, read back
+    assert dav.prop(path, "getlastmodified") == before  # the server's own time stays the server's
+    if path == "/dav/report.txt":
+        assert dav.get(path).body == b"saved from Explorer"
+
+
 def test_a_folder_etag_changes_when_anything_below_changes(dav):
     dav.mkcol("/dav/a")
     dav.mkcol("/dav/a/b")

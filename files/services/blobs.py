@@ -3,8 +3,9 @@
 import uuid
 from collections import Counter
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from storage_site.core import storage
 
@@ -21,16 +22,20 @@ def blob_acquire(*, sha256: str, size: int, storage_key: str) -> tuple[Blob, boo
     """Take a reference on the blob with this content, creating it with the object
     just written at `storage_key` if it is new. Returns (blob, created); when the
     content existed already, the caller's object is a duplicate to delete on commit.
-    Must run inside a transaction."""
-    blob = Blob.objects.select_for_update().filter(sha256=sha256).first()
-    if blob is None:
-        try:
-            with transaction.atomic():
-                return Blob.objects.create(sha256=sha256, size=size, storage_key=storage_key, ref_count=1), True
-        except IntegrityError:  # the same content landed in parallel
-            blob = Blob.objects.select_for_update().get(sha256=sha256)
-    Blob.objects.filter(pk=blob.pk).update(ref_count=F("ref_count") + 1)
-    return blob, False
+    Must run inside a transaction: one statement, an insert that adds the reference
+    to the existing row instead when the content is stored already (either way the
+    row stays locked until the commit, so a collection cannot take it meanwhile)."""
+    table = connection.ops.quote_name(Blob._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (sha256, size, storage_key, ref_count, created_at) VALUES (%s, %s, %s, 1, %s) "
+            f"ON CONFLICT (sha256) DO UPDATE SET ref_count = {table}.ref_count + 1 "
+            "RETURNING id, size, storage_key, ref_count",
+            [sha256, size, storage_key, connection.ops.adapt_datetimefield_value(timezone.now())])
+        pk, stored_size, key, ref_count = cursor.fetchone()
+    blob = Blob.from_db(connection.alias, ["id", "sha256", "size", "storage_key", "ref_count"],
+                        [pk, sha256, stored_size, key, ref_count])
+    return blob, key == storage_key
 
 
 def blobs_ref(counts: Counter) -> None:

@@ -183,3 +183,32 @@ def test_tus_bodies_are_hashed_as_they_stream_and_completion_reads_nothing_back(
     listed = file_named(auth_client, "tus.bin")
     assert listed["sha256"] == sha(data) and download(auth_client, listed["id"]) == data
     assert_storage_invariants(files_ok=[(user, listed["id"], sha(data))], users=[user], rehash=-1)
+
+
+def test_a_small_upload_is_charged_at_its_commit_exactly_and_one_that_no_longer_fits_keeps_nothing(user):
+    """A small body takes its quota in the commit's own transaction, not under a hold:
+    the user row as the request read it lets it in, the commit is what decides."""
+    from io import BytesIO
+
+    from accounts.models import QuotaHold, User
+    from files.uploads import file_upload
+    from folders import services as tree
+    from folders.models import Node
+    from storage_site.core.exceptions import QuotaExceeded
+
+    home = tree.home_get(user=user)
+    User.objects.filter(pk=user.pk).update(storage_quota=1000)
+    as_read = User.objects.get(pk=user.pk)  # what a second request read before the first committed
+    file_upload(user=User.objects.get(pk=user.pk), folder=home, name="first.bin", stream=BytesIO(b"a" * 600),
+                size=600)
+    objects = _objects("blobs")
+    with pytest.raises(QuotaExceeded):
+        file_upload(user=as_read, folder=home, name="second.bin", stream=BytesIO(b"b" * 600), size=600)
+    fresh = User.objects.get(pk=user.pk)
+    assert (fresh.storage_used, fresh.storage_reserved) == (600, 0)
+    assert not QuotaHold.objects.exists()
+    assert _objects("blobs") == objects
+    assert not Node.objects.filter(name="second.bin").exists()
+    file_upload(user=fresh, folder=home, name="third.bin", stream=BytesIO(b"c" * 400), size=400)  # exactly full
+    assert User.objects.get(pk=user.pk).storage_used == 1000
+    assert_storage_invariants(users=[user])

@@ -6,7 +6,7 @@ written, so nothing is half-stored.
 
 from django.db import transaction
 
-from accounts.quota import Reservation, quota_held
+from accounts.quota import Reservation
 from folders import services as tree
 from folders.models import ChangeAction, Node, NodeKind
 from storage_site.core import storage
@@ -15,7 +15,7 @@ from storage_site.core.exceptions import ApplicationError, NameConflict, NotFoun
 from .. import signals
 from ..models import FileVersion
 from ..services.blobs import blob_acquire
-from .intake import StoredBytes, bytes_store, category_for, mime_for, target_check
+from .intake import StoredBytes, bytes_store, category_for, mime_for, target_check, upload_quota
 
 
 def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mime_type: str,
@@ -88,7 +88,7 @@ def file_upload(*, user, folder: Node, name: str, stream, size: int, content_typ
                 policy: str = tree.ConflictPolicy.VERSION, metadata: dict | None = None, created_by=None) -> Node:
     """Upload a whole file from a readable stream of known size."""
     name = target_check(user=user, folder=folder, name=name, policy=policy)
-    with quota_held(user=user, size=size) as reservation:
+    with upload_quota(user=user, size=size) as reservation:
         stored = bytes_store(stream=stream, size=size, reservation=reservation)
         return file_commit(user=user, folder=folder, name=name, stored=stored, reservation=reservation,
                            mime_type=mime_for(name, content_type), policy=policy, metadata=metadata,
@@ -110,7 +110,7 @@ def version_upload(*, user, node: Node, stream, size: int, content_type: str | N
     """Replace a file's content, keeping the old content as a version."""
     if node.is_folder:
         raise ApplicationError("Not a file.", code="NOT_A_FILE")
-    with quota_held(user=user, size=size) as reservation:
+    with upload_quota(user=user, size=size) as reservation:
         stored = bytes_store(stream=stream, size=size, reservation=reservation)
         return file_commit(user=user, folder=None, name=node.name, stored=stored, reservation=reservation,
                            mime_type=mime_for(node.name, content_type), target=node, created_by=created_by)

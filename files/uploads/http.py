@@ -15,14 +15,13 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import DataAndFiles
 
-from accounts.quota import quota_held
 from storage_site.core import storage
 from storage_site.core.parsers import MultiPartParser, form_check
 from storage_site.core.exceptions import ApplicationError, FileTooLarge, QuotaExceeded
 
 from ..services.blobs import blob_key_new
 from . import parts
-from .intake import StoredBytes
+from .intake import StoredBytes, upload_quota
 
 
 logger = logging.getLogger(__name__)
@@ -267,16 +266,17 @@ def _interrupted() -> ApplicationError:
 @contextmanager
 def file_received(request, serializer_class, *, too_large: str, purpose: str = "upload", refused=None,
                   before_file=None):
-    """Receive a multipart form whose `file` streams straight to storage, under a quota
-    hold for the declared body (413 before a byte is read when it cannot fit; `refused`
-    is called with that error first). `before_file(fields)` sees the query and the form
-    fields sent before the file part, and may refuse before a byte is stored. Yields (validated data, the hold): the block
+    """Receive a multipart form whose `file` streams straight to storage, under the
+    quota of the declared body (`intake.upload_quota`; 413 before a byte is read when
+    it cannot fit; `refused` is called with that error first). `before_file(fields)`
+    sees the query and the form fields sent before the file part, and may refuse before
+    a byte is stored. Yields (validated data, the hold): the block
     commits `data["file"].stored` with the hold; if it raises, the stored object is
     deleted and whatever the block did not commit is released."""
     size = body_size_check(request, limit=settings.UPLOAD_MAX_SIZE, message=too_large)
     with ExitStack() as stack:
         try:
-            reservation = stack.enter_context(quota_held(user=request.user, size=size, purpose=purpose))
+            reservation = stack.enter_context(upload_quota(user=request.user, size=size, purpose=purpose))
         except QuotaExceeded as exc:
             if refused is not None:
                 refused(exc)

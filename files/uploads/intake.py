@@ -4,13 +4,14 @@ fresh object while they are hashed, the request's quota hold renewed as they flo
 """
 
 import mimetypes
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from accounts.quota import Reservation
+from accounts.quota import ChargedAtCommit, Reservation, quota_available_known, quota_held
 from folders import services as tree
 from folders.models import Category, Node
 from storage_site.core import storage
-from storage_site.core.exceptions import ApplicationError, NameConflict, NotFound
+from storage_site.core.exceptions import ApplicationError, NameConflict, NotFound, QuotaExceeded
 
 from ..services.blobs import blob_key_new
 
@@ -43,6 +44,26 @@ def mime_for(name: str, declared: str | None) -> str:
     if declared and declared not in ("application/octet-stream", "") and "/" in declared and len(declared) < 200:
         return declared.split(";")[0].strip().lower()
     return guessed or "application/octet-stream"
+
+
+# A body up to this size is read in one piece (one storage chunk, in memory): its
+# quota is charged at the commit instead of held while it streams.
+SMALL_BODY = storage.CHUNK_SIZE
+
+
+@contextmanager
+def upload_quota(*, user, size: int, purpose: str = "upload"):
+    """The quota of an upload of `size` bytes, for the block that stores and commits
+    it: held under a lease while a large body streams (`quota_held`); for a small one,
+    checked now against what the user row said when it was read (refused before a
+    byte is stored, as a hold would) and charged by the commit's own UPDATE."""
+    if size > SMALL_BODY:
+        with quota_held(user=user, size=size, purpose=purpose) as reservation:
+            yield reservation
+        return
+    if size > quota_available_known(user):
+        raise QuotaExceeded()
+    yield ChargedAtCommit(user=user, size=size)
 
 
 class _Renewing:

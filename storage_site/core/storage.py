@@ -65,6 +65,24 @@ WRITER_PARTS_IN_FLIGHT = 2
 MAX_PARTS = 10_000  # S3's limit for one multipart upload
 
 
+# A chunk at least this large is hashed on another thread while it is written: hashing
+# and writing both release the GIL, so a big upload's hash costs no time of its own
+# when a core is free (a 1 GiB upload spent a fifth of its time hashing).
+PARALLEL_HASH_MIN = 256 * 1024
+_hashers: ThreadPoolExecutor | None = None
+_hashers_lock = threading.Lock()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """The process's hashing threads (made on first use: after a server's fork)."""
+    global _hashers
+    if _hashers is None:
+        with _hashers_lock:
+            if _hashers is None:
+                _hashers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sha256")
+    return _hashers
+
+
 class ObjectWriter:
     """Push-style writer for one new object: `write(chunk)` as bytes arrive, then
     `close()` → (size, sha256), or `abort()` to leave nothing behind. Memory stays
@@ -78,8 +96,15 @@ class ObjectWriter:
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
-        self._sha256.update(data)
-        self._write(data)
+        if len(data) < PARALLEL_HASH_MIN:
+            self._sha256.update(data)
+            self._write(data)
+            return
+        hashed = _hasher().submit(self._sha256.update, data)  # in order: one chunk at a time
+        try:
+            self._write(data)
+        finally:
+            hashed.result()
 
     def close(self) -> tuple[int, str]:
         self._close()

@@ -24,7 +24,7 @@ from django.core.files.storage import storages
 from django.core.management import call_command
 from django.db import OperationalError
 
-from accounts.quota import Reservation
+from accounts.quota import ChargedAtCommit, Reservation
 from files.models import Blob, UploadSession
 from files.tests import test_chunks_streamvault as sv
 from files.tests import test_megavault_upload as mv
@@ -312,6 +312,7 @@ def _fail_at_commit(monkeypatch):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(Reservation, "commit", commit)
+    monkeypatch.setattr(ChargedAtCommit, "commit", commit)  # a small body's quota is charged there
     return calls
 
 

@@ -133,9 +133,7 @@ def _upload_open(request, user, transfer_id, _chunk):
 def _new_hash_states() -> dict:
     if not checksums.resumable():
         return {}
-    # SHA-256 is the engine's own, verified at assembly: only the others run here.
-    return {algorithm: checksums.running_hash(algorithm).state().hex()
-            for algorithm in checksums.ALGORITHMS if algorithm != "SHA256"}
+    return {algorithm: checksums.running_hash(algorithm).state().hex() for algorithm in checksums.RUNNING}
 
 
 def _upload_abort(request, user, transfer_id, _chunk):
@@ -204,7 +202,9 @@ def _chunk_put(request, user, transfer_id, chunk):
     hashes = _hashes_from(upload, offset) if appends else {}
     body = _ChunkBody(request, hashes=hashes,
                       verify=checksums.VerifiedBody(request, checksum=checksum, length=length) if checksum else None)
-    received = parts.part_receive(body, length=length)
+    # A chunk that appends carries the file's SHA-256 on as it streams, as a tus body does
+    # (chunks come in order): the MOVE then reads nothing back, whatever the chunk sizes.
+    received = parts.part_receive(body, length=length, session=session if appends else None, number=number)
     try:
         part = parts.part_accept(session=session, number=number, received=received, offset=offset)
     except ApplicationError as exc:
@@ -410,6 +410,8 @@ def _complete(upload: ChunkedUpload, *, folder, name: str, total: int | None, ch
     elif checksum is not None:
         upload.refresh_from_db()
         state = upload.hash_states.get(checksum[0])
+        if checksum[0] not in checksums.RUNNING:
+            raise Refused(400, f"A chunked upload's OC-Checksum is Adler32, SHA1 or SHA256; not {checksum[0]}.")
         if upload.hashed_bytes != received or state is None:
             raise Refused(400, f"This upload's {checksum[0]} could not be followed; upload the file again.")
         if checksums.running_hash(checksum[0], bytes.fromhex(state)).hexdigest() != checksum[1]:

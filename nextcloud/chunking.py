@@ -50,6 +50,12 @@ FINAL = ".file"
 PENDING_NAME = "upload"  # the file's name until the MOVE names it (an upload opened without Destination)
 # How long a MOVE waits for a big file's assembly before answering 423 (the client asks again).
 ASSEMBLY_WAIT_SECONDS = 90
+# On S3 a chunk up to this size is spooled whole to the temporary disk and sent as one part
+# of the upload's multipart upload, so the MOVE joins parts already in place: a chunk
+# streamed to an object of its own (the engine's way past 16 MiB) is copied again inside
+# S3 at the MOVE, a second pass over the file while the client waits. The desktop app
+# grows its chunks up to 1000 MB.
+WHOLE_CHUNK_MAX = 1024 * 1024 * 1024
 # What ends an upload when a chunk is refused for it (the upload as a whole cannot go on).
 _FATAL_CODES = {"SIZE_MISMATCH", "UPLOAD_TOO_LONG", "FILE_TOO_LARGE", QuotaExceeded.code}
 
@@ -204,7 +210,9 @@ def _chunk_put(request, user, transfer_id, chunk):
                       verify=checksums.VerifiedBody(request, checksum=checksum, length=length) if checksum else None)
     # A chunk that appends carries the file's SHA-256 on as it streams, as a tus body does
     # (chunks come in order): the MOVE then reads nothing back, whatever the chunk sizes.
-    received = parts.part_receive(body, length=length, session=session if appends else None, number=number)
+    whole = storage.is_s3() and storage.MIN_PART_SIZE <= length <= WHOLE_CHUNK_MAX
+    received = parts.part_receive(body, length=length, spool_max=length if whole else None,
+                                  session=session if appends else None, number=number)
     try:
         part = parts.part_accept(session=session, number=number, received=received, offset=offset)
     except ApplicationError as exc:

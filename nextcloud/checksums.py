@@ -22,6 +22,9 @@ ALGORITHMS = ("SHA1", "MD5", "ADLER32", "SHA256")
 # MD5, three times their cost, is verified on a one-request PUT only.
 RUNNING = ("ADLER32", "SHA1")
 _HEX_LENGTH = {"SHA1": 40, "MD5": 32, "ADLER32": 8, "SHA256": 64}
+# The desktop app writes Adler-32 without leading zeros (`Adler32:5e6f0a1`): it is read as
+# a number, and kept and sent back as the client wrote it (the app compares the text).
+_UNPADDED = {"ADLER32"}
 _CHECKSUM_RE = re.compile(r"^([A-Za-z0-9]+):([0-9a-fA-F]+)$")
 # How the desktop app spells each name: it compares them case-sensitively (a checksum it
 # downloads is reused for its journal only when its name is the capability's).
@@ -50,7 +53,8 @@ def checksum_parse(value: str | None) -> tuple[str, str] | None:
             continue
         algorithm, hexdigest = match.group(1).upper(), match.group(2).lower()
         if algorithm in _HEX_LENGTH:
-            if len(hexdigest) != _HEX_LENGTH[algorithm]:
+            if len(hexdigest) != _HEX_LENGTH[algorithm] and not (
+                    algorithm in _UNPADDED and len(hexdigest) < _HEX_LENGTH[algorithm]):
                 raise ChecksumInvalid(f"An {algorithm} checksum has {_HEX_LENGTH[algorithm]} hex digits.")
             return algorithm, hexdigest
     raise ChecksumInvalid("OC-Checksum must be SHA1:<hex>, MD5:<hex>, ADLER32:<hex> or SHA256:<hex>.")
@@ -68,6 +72,13 @@ class _Adler32:
 
     def hexdigest(self) -> str:
         return f"{self.value:08x}"
+
+
+def matches(checksum: tuple[str, str], hexdigest: str) -> bool:
+    """Whether a computed hex digest is the one a client sent."""
+    if checksum[0] in _UNPADDED:
+        return int(checksum[1], 16) == int(hexdigest, 16)
+    return checksum[1] == hexdigest
 
 
 def running_hash(algorithm: str, state: bytes = b""):
@@ -108,7 +119,7 @@ class VerifiedBody:
         return self.read(size)
 
     def _verify(self) -> None:
-        if self.hash.hexdigest() != self.checksum[1]:
+        if not matches(self.checksum, self.hash.hexdigest()):
             raise ChecksumMismatch()
 
 

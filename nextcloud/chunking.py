@@ -422,7 +422,7 @@ def _complete(upload: ChunkedUpload, *, folder, name: str, total: int | None, ch
             raise Refused(400, f"A chunked upload's OC-Checksum is Adler32, SHA1 or SHA256; not {checksum[0]}.")
         if upload.hashed_bytes != received or state is None:
             raise Refused(400, f"This upload's {checksum[0]} could not be followed; upload the file again.")
-        if checksums.running_hash(checksum[0], bytes.fromhex(state)).hexdigest() != checksum[1]:
+        if not checksums.matches(checksum, checksums.running_hash(checksum[0], bytes.fromhex(state)).hexdigest()):
             raise checksums.ChecksumMismatch()
     assembly.session_complete(session=session, checksum=sha256)
 

@@ -4,6 +4,7 @@ else's tree by any path."""
 
 import hashlib
 import io
+import zlib
 from xml.etree import ElementTree
 
 import pytest
@@ -136,6 +137,16 @@ def test_a_download_answers_the_checksum_its_upload_came_with(nc_dav, base):
     assert not nc_dav.get(base + "/without.txt").headers.has_header("OC-Checksum")
     assert nc_dav.put(base + "/with.txt", b"changed").status == 204  # new content, no checksum with it
     assert not nc_dav.get(base + "/with.txt").headers.has_header("OC-Checksum")
+
+
+def test_adler32_as_the_desktop_app_writes_it(nc_dav, base):
+    """The desktop app writes Adler-32 without leading zeros; it gets it back as it wrote it."""
+    checksum = f"Adler32:{zlib.adler32(b'abc'):x}"
+    assert checksum == "Adler32:24d0127"
+    assert nc_dav.put(base + "/abc.txt", b"abc", HTTP_OC_CHECKSUM=checksum).status == 201
+    assert nc_dav.get(base + "/abc.txt").headers["OC-Checksum"] == checksum
+    wrong = nc_dav.put(base + "/abd.txt", b"abd", HTTP_OC_CHECKSUM=checksum)
+    assert wrong.status == 400 and not nc_dav.get(base + "/abd.txt").status == 200
 
 
 def test_favorite_is_the_star_of_the_other_apis(nc_dav, base, auth_client):

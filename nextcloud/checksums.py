@@ -3,8 +3,9 @@ finishes a chunked upload (`SHA1:<hex>`, `MD5:<hex>`, `ADLER32:<hex>`, `SHA256:<
 It is verified while the bytes stream, never by reading them again: a one-request PUT
 hashes its body as it is read; a chunked upload keeps the running state of each
 algorithm between its chunks (they arrive in order). A checksum that does not match is
-400 and nothing is kept. A verified checksum is kept for the content it came with and
-shown in `oc:checksums` beside the SHA-256 every file has."""
+400 and nothing is kept. A verified checksum is kept for the content it came with,
+shown in `oc:checksums` beside the SHA-256 every file has, and sent back as the
+`OC-Checksum` of a download, as Nextcloud does."""
 
 import hashlib
 import re
@@ -14,10 +15,20 @@ from storage_site.core.exceptions import ApplicationError
 
 from files.uploads import digest
 
-# Nextcloud's names → the running hashes kept between the chunks of an upload.
+# Nextcloud's names (upper case) of the checksums verified on a PUT.
 ALGORITHMS = ("SHA1", "MD5", "ADLER32", "SHA256")
+# The hashes kept running between the chunks of an upload, for the OC-Checksum of its
+# MOVE: the desktop app's (the capability's) and rclone's. SHA-256 is the engine's own;
+# MD5, three times their cost, is verified on a one-request PUT only.
+RUNNING = ("ADLER32", "SHA1")
 _HEX_LENGTH = {"SHA1": 40, "MD5": 32, "ADLER32": 8, "SHA256": 64}
+# The desktop app writes Adler-32 without leading zeros (`Adler32:5e6f0a1`): it is read as
+# a number, and kept and sent back as the client wrote it (the app compares the text).
+_UNPADDED = {"ADLER32"}
 _CHECKSUM_RE = re.compile(r"^([A-Za-z0-9]+):([0-9a-fA-F]+)$")
+# How the desktop app spells each name: it compares them case-sensitively (a checksum it
+# downloads is reused for its journal only when its name is the capability's).
+SPELLING = {"SHA1": "SHA1", "MD5": "MD5", "ADLER32": "Adler32", "SHA256": "SHA256"}
 
 
 class ChecksumInvalid(ApplicationError):
@@ -42,7 +53,8 @@ def checksum_parse(value: str | None) -> tuple[str, str] | None:
             continue
         algorithm, hexdigest = match.group(1).upper(), match.group(2).lower()
         if algorithm in _HEX_LENGTH:
-            if len(hexdigest) != _HEX_LENGTH[algorithm]:
+            if len(hexdigest) != _HEX_LENGTH[algorithm] and not (
+                    algorithm in _UNPADDED and len(hexdigest) < _HEX_LENGTH[algorithm]):
                 raise ChecksumInvalid(f"An {algorithm} checksum has {_HEX_LENGTH[algorithm]} hex digits.")
             return algorithm, hexdigest
     raise ChecksumInvalid("OC-Checksum must be SHA1:<hex>, MD5:<hex>, ADLER32:<hex> or SHA256:<hex>.")
@@ -60,6 +72,13 @@ class _Adler32:
 
     def hexdigest(self) -> str:
         return f"{self.value:08x}"
+
+
+def matches(checksum: tuple[str, str], hexdigest: str) -> bool:
+    """Whether a computed hex digest is the one a client sent."""
+    if checksum[0] in _UNPADDED:
+        return int(checksum[1], 16) == int(hexdigest, 16)
+    return checksum[1] == hexdigest
 
 
 def running_hash(algorithm: str, state: bytes = b""):
@@ -100,7 +119,7 @@ class VerifiedBody:
         return self.read(size)
 
     def _verify(self) -> None:
-        if self.hash.hexdigest() != self.checksum[1]:
+        if not matches(self.checksum, self.hash.hexdigest()):
             raise ChecksumMismatch()
 
 
@@ -117,4 +136,4 @@ def body_verify(request) -> str | None:
 
 
 def render(checksum: tuple[str, str]) -> str:
-    return f"{checksum[0]}:{checksum[1]}"
+    return f"{SPELLING[checksum[0]]}:{checksum[1]}"

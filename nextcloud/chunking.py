@@ -50,6 +50,12 @@ FINAL = ".file"
 PENDING_NAME = "upload"  # the file's name until the MOVE names it (an upload opened without Destination)
 # How long a MOVE waits for a big file's assembly before answering 423 (the client asks again).
 ASSEMBLY_WAIT_SECONDS = 90
+# On S3 a chunk up to this size is spooled whole to the temporary disk and sent as one part
+# of the upload's multipart upload, so the MOVE joins parts already in place: a chunk
+# streamed to an object of its own (the engine's way past 16 MiB) is copied again inside
+# S3 at the MOVE, a second pass over the file while the client waits. The desktop app
+# grows its chunks up to 1000 MB.
+WHOLE_CHUNK_MAX = 1024 * 1024 * 1024
 # What ends an upload when a chunk is refused for it (the upload as a whole cannot go on).
 _FATAL_CODES = {"SIZE_MISMATCH", "UPLOAD_TOO_LONG", "FILE_TOO_LARGE", QuotaExceeded.code}
 
@@ -133,9 +139,7 @@ def _upload_open(request, user, transfer_id, _chunk):
 def _new_hash_states() -> dict:
     if not checksums.resumable():
         return {}
-    # SHA-256 is the engine's own, verified at assembly: only the others run here.
-    return {algorithm: checksums.running_hash(algorithm).state().hex()
-            for algorithm in checksums.ALGORITHMS if algorithm != "SHA256"}
+    return {algorithm: checksums.running_hash(algorithm).state().hex() for algorithm in checksums.RUNNING}
 
 
 def _upload_abort(request, user, transfer_id, _chunk):
@@ -204,7 +208,11 @@ def _chunk_put(request, user, transfer_id, chunk):
     hashes = _hashes_from(upload, offset) if appends else {}
     body = _ChunkBody(request, hashes=hashes,
                       verify=checksums.VerifiedBody(request, checksum=checksum, length=length) if checksum else None)
-    received = parts.part_receive(body, length=length)
+    # A chunk that appends carries the file's SHA-256 on as it streams, as a tus body does
+    # (chunks come in order): the MOVE then reads nothing back, whatever the chunk sizes.
+    whole = storage.is_s3() and storage.MIN_PART_SIZE <= length <= WHOLE_CHUNK_MAX
+    received = parts.part_receive(body, length=length, spool_max=length if whole else None,
+                                  session=session if appends else None, number=number)
     try:
         part = parts.part_accept(session=session, number=number, received=received, offset=offset)
     except ApplicationError as exc:
@@ -410,9 +418,11 @@ def _complete(upload: ChunkedUpload, *, folder, name: str, total: int | None, ch
     elif checksum is not None:
         upload.refresh_from_db()
         state = upload.hash_states.get(checksum[0])
+        if checksum[0] not in checksums.RUNNING:
+            raise Refused(400, f"A chunked upload's OC-Checksum is Adler32, SHA1 or SHA256; not {checksum[0]}.")
         if upload.hashed_bytes != received or state is None:
             raise Refused(400, f"This upload's {checksum[0]} could not be followed; upload the file again.")
-        if checksums.running_hash(checksum[0], bytes.fromhex(state)).hexdigest() != checksum[1]:
+        if not checksums.matches(checksum, checksums.running_hash(checksum[0], bytes.fromhex(state)).hexdigest()):
             raise checksums.ChecksumMismatch()
     assembly.session_complete(session=session, checksum=sha256)
 

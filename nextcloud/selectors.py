@@ -41,8 +41,13 @@ def capabilities() -> dict:
             "files": {"bigfilechunking": True, "undelete": True, "versioning": True, "favorites": True},
             # Chunked upload v2 (/remote.php/dav/uploads/), on the upload engine.
             "dav": {"chunking": "1.0"},
-            # OC-Checksum: all four are verified; SHA-256 costs nothing more (every file has it).
-            "checksums": {"supportedTypes": ["SHA256", "SHA1", "MD5", "ADLER32"], "preferredUploadType": "SHA256"},
+            # OC-Checksum: those verified on a PUT and a chunked upload's MOVE (MD5 only on a
+            # PUT). The desktop app hashes every file it uploads or downloads with the preferred
+            # one, on one core: Adler-32 costs it next to nothing, SHA-256 more than the
+            # transfer. It only guards the transfer and marks the app's journal; the server
+            # keeps its own SHA-256 of every file (first in oc:checksums, the one the app
+            # compares when it looks for a conflict).
+            "checksums": {"supportedTypes": ["Adler32", "SHA1", "SHA256"], "preferredUploadType": "Adler32"},
             # Public links to files, read-only, with an optional password and expiry date.
             "files_sharing": {
                 "api_enabled": True, "resharing": False, "group_sharing": False, "sharebymail": {"enabled": False},

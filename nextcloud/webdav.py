@@ -25,7 +25,7 @@ from dav.views import dav_config
 from folders import services as tree
 from storage_site.core.exceptions import ApplicationError, QuotaExceeded
 
-from . import selectors, services
+from . import checksums, selectors, services
 
 OC, NC = "http://owncloud.org/ns", "http://nextcloud.org/ns"
 NAMESPACES = {"d": "DAV:", "s": "http://sabredav.org/ns", "oc": OC, "nc": NC}
@@ -222,11 +222,16 @@ def mtime_parse(value: str) -> float | None:
 
 def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None, node=None,
                    checksum: str | None = None) -> None:
-    """What a Nextcloud client reads after a PUT or MKCOL (or the MOVE that ends a
-    chunked upload, which names its `node`): the entry's OC-FileId, and its etag as
-    OC-ETag and ETag; after a PUT with X-OC-Mtime, that it was kept; a verified
-    OC-Checksum is kept with the content."""
-    if method not in ("PUT", "MKCOL") or response.status_code not in (201, 204):
+    """What a Nextcloud client reads after a PUT, MKCOL, MOVE or COPY (or the MOVE that
+    ends a chunked upload, which names its `node`; `path` is then the destination's):
+    the entry's OC-FileId, and its etag as OC-ETag and ETag; after a PUT with
+    X-OC-Mtime, that it was kept; a verified OC-Checksum is kept with the content. A
+    download answers the checksum kept with its content, as Nextcloud does."""
+    if method in ("GET", "HEAD"):
+        if response.status_code == 200:
+            _download_checksum(response, user=user, path=path)
+        return
+    if method not in ("PUT", "MKCOL", "MOVE", "COPY") or response.status_code not in (201, 204):
         return
     node = node or dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
     if node is None:
@@ -241,6 +246,18 @@ def answer_headers(response, *, user, method: str, path: str, mtime: float | Non
         response["X-OC-MTime"] = "accepted"
     if checksum and not node.is_folder and not checksum.startswith("SHA256:"):  # SHA-256 every file has
         services.file_checksum_set(node=node, checksum=checksum)
+
+
+def _download_checksum(response, *, user, path: str) -> None:
+    """The checksum its client uploaded the content with, none for other content: the
+    desktop app verifies a download against it, and a file's SHA-256 would cost it more
+    than the transfer (see the checksums capability)."""
+    node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+    if node is None or node.is_folder:
+        return
+    kept = selectors.client_checksums(node=node).get(node.pk)
+    if kept:
+        response["OC-Checksum"] = checksums.render(checksums.checksum_parse(kept))
 
 
 def refusal(status: int, message: str) -> HttpResponse:

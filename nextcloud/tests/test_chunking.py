@@ -92,7 +92,7 @@ def test_capabilities_announce_chunking_and_checksums(alice):
     caps = alice.request("GET", "/ocs/v2.php/cloud/capabilities?format=json")
     data = __import__("json").loads(caps.body)["ocs"]["data"]["capabilities"]
     assert data["dav"]["chunking"] == "1.0" and data["files"]["bigfilechunking"] is True
-    assert data["checksums"]["preferredUploadType"] == "SHA256"
+    assert data["checksums"]["preferredUploadType"] == "Adler32"  # the desktop app's spelling
 
 
 def test_v2_upload_holds_quota_lists_chunks_and_commits(alice, user):
@@ -162,10 +162,20 @@ def test_byte_range_names_without_destination(alice, user):
     assert set(_chunk_names(alice, user, "old")) == {"000000000000000-000000000000999",
                                                       "000000000001000-000000000001999",
                                                       "000000000002000-000000000002499"}
-    answer = _finish(alice, user, "old", "small.bin", HTTP_OC_CHECKSUM="MD5:" + hashlib.md5(content).hexdigest())
+    answer = _finish(alice, user, "old", "small.bin", HTTP_OC_CHECKSUM="SHA1:" + hashlib.sha1(content).hexdigest())
     assert answer.status == 201, answer
     assert alice.get(f"/remote.php/dav/files/{user.username}/small.bin").body == content
     assert _held(user) == (2500, 0)
+
+
+def test_md5_on_a_chunked_move_is_refused_and_keeps_nothing(alice, user):
+    """MD5 is verified on a one-request PUT only (it is not announced for chunked uploads)."""
+    content = _content(700, b"md5")
+    _open(alice, user, "m5")
+    alice.put(_upload_url(user, "m5", "000000000000000-000000000000699"), content)
+    answer = _finish(alice, user, "m5", "m.bin", HTTP_OC_CHECKSUM="MD5:" + hashlib.md5(content).hexdigest())
+    assert answer.status == 400 and b"Adler32, SHA1 or SHA256" in answer.body
+    _nothing_kept(user, "m.bin")
 
 
 def test_offset_names_of_the_desktop_app_before_v2(alice, user):
@@ -192,8 +202,12 @@ def test_adler32_checksum_on_move(alice, user):
     content = _content(700, b"adler")
     _open(alice, user, "ad")
     alice.put(_upload_url(user, "ad", "000000000000000-000000000000699"), content)
-    answer = _finish(alice, user, "ad", "a.bin", HTTP_OC_CHECKSUM=f"ADLER32:{zlib.adler32(content):08x}")
+    answer = _finish(alice, user, "ad", "a.bin", HTTP_OC_CHECKSUM=f"Adler32:{zlib.adler32(content):08x}")
     assert answer.status == 201, answer
+    # A download answers the checksum the upload came with, spelled as the desktop app does.
+    download = alice.get(f"/remote.php/dav/files/{user.username}/a.bin")
+    assert download.headers["OC-Checksum"] == f"Adler32:{zlib.adler32(content):08x}"
+    assert download.body == content
 
 
 @pytest.mark.parametrize("checksum", ["SHA1:" + "0" * 40, "SHA256:" + "0" * 64, "MD5:" + "0" * 32])

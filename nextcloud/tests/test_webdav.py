@@ -4,6 +4,7 @@ else's tree by any path."""
 
 import hashlib
 import io
+import zlib
 from xml.etree import ElementTree
 
 import pytest
@@ -100,6 +101,52 @@ def test_put_and_mkcol_answer_file_id_and_etags(nc_dav, base):
     # The folder's etag moved with the new file.
     assert listing(nc_dav, base + "/Docs/", "0")[base + "/Docs/"][D + "getetag"].text != \
         made.headers["OC-ETag"].strip('"')
+
+
+def test_move_and_copy_answer_the_destinations_file_id_and_etags(nc_dav, base):
+    """nc-py-api's move and copy read OC-FileId (and the etag) from the answer."""
+    assert nc_dav.request("MKCOL", base + "/In").status == 201
+    assert nc_dav.put(base + "/a.txt", b"alpha").status == 201
+    moved = nc_dav.move(base + "/a.txt", base + "/In/b.txt")
+    assert moved.status == 201
+    copied = nc_dav.copy(base + "/In/b.txt", base + "/c.txt")
+    assert copied.status == 201
+    folder = nc_dav.move(base + "/In", base + "/Out")
+    assert folder.status == 201
+    for answer, path in ((moved, "/Out/b.txt"), (copied, "/c.txt"), (folder, "/Out/")):
+        entry = listing(nc_dav, base + path, "0")[base + path]
+        assert answer.headers["OC-FileId"] == entry[OC + "id"].text
+        assert answer.headers["OC-ETag"].strip('"') == entry[D + "getetag"].text.strip('"')
+        assert answer.headers["ETag"] == answer.headers["OC-ETag"]
+    assert moved.headers["OC-FileId"] != copied.headers["OC-FileId"]  # the copy is a file of its own
+    assert copied.headers["OC-ETag"] == '"%s"' % hashlib.sha256(b"alpha").hexdigest()
+    # Over an existing file: 204, the file there now.
+    assert nc_dav.put(base + "/d.txt", b"delta").status == 201
+    over = nc_dav.copy(base + "/c.txt", base + "/d.txt")
+    assert over.status == 204
+    assert over.headers["OC-ETag"] == '"%s"' % hashlib.sha256(b"alpha").hexdigest()
+
+
+def test_a_download_answers_the_checksum_its_upload_came_with(nc_dav, base):
+    """As Nextcloud: the OC-Checksum the client uploaded with, none for other content."""
+    checksum = "SHA1:" + hashlib.sha1(b"with").hexdigest()
+    assert nc_dav.put(base + "/with.txt", b"with", HTTP_OC_CHECKSUM=checksum).status == 201
+    assert nc_dav.get(base + "/with.txt").headers["OC-Checksum"] == checksum
+    assert nc_dav.request("HEAD", base + "/with.txt").headers["OC-Checksum"] == checksum
+    assert nc_dav.put(base + "/without.txt", b"without").status == 201
+    assert not nc_dav.get(base + "/without.txt").headers.has_header("OC-Checksum")
+    assert nc_dav.put(base + "/with.txt", b"changed").status == 204  # new content, no checksum with it
+    assert not nc_dav.get(base + "/with.txt").headers.has_header("OC-Checksum")
+
+
+def test_adler32_as_the_desktop_app_writes_it(nc_dav, base):
+    """The desktop app writes Adler-32 without leading zeros; it gets it back as it wrote it."""
+    checksum = f"Adler32:{zlib.adler32(b'abc'):x}"
+    assert checksum == "Adler32:24d0127"
+    assert nc_dav.put(base + "/abc.txt", b"abc", HTTP_OC_CHECKSUM=checksum).status == 201
+    assert nc_dav.get(base + "/abc.txt").headers["OC-Checksum"] == checksum
+    wrong = nc_dav.put(base + "/abd.txt", b"abd", HTTP_OC_CHECKSUM=checksum)
+    assert wrong.status == 400 and not nc_dav.get(base + "/abd.txt").status == 200
 
 
 def test_favorite_is_the_star_of_the_other_apis(nc_dav, base, auth_client):

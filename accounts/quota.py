@@ -153,9 +153,6 @@ class ChargedAtCommit(Reservation):
     before its commit: no hold row, no lease, nothing to give back (three transactions
     fewer than `quota_held`), and the quota is as exact."""
 
-    def __init__(self, *, user: User, size: int):
-        super().__init__(user=user, size=size)
-
     def grow(self, size: int) -> None:
         self.held += max(size, 0)
 

@@ -243,8 +243,9 @@ def _part_record(*, session, number, received, key, etag, offset, holds=()) -> U
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         session_ensure_open(locked)
         # What the session holds matters to a tus offset and a declared size only (a query less per part).
-        held = locked.parts.aggregate(total=Sum("size"))["total"] or 0 \
-            if offset is not None or locked.expected_size is not None else 0
+        held = 0
+        if offset is not None or locked.expected_size is not None:
+            held = locked.parts.aggregate(total=Sum("size"))["total"] or 0
         if offset is not None and offset != held:
             raise UploadError(f"The upload holds {held} bytes; send from there.", code="OFFSET_MISMATCH",
                               status_code=409, details={"offset": held})

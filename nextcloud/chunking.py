@@ -50,7 +50,8 @@ FINAL = ".file"
 PENDING_NAME = "upload"  # the file's name until the MOVE names it (an upload opened without Destination)
 # How long a MOVE waits for a big file's assembly before answering 423 (the client asks again).
 ASSEMBLY_WAIT_SECONDS = 90
-# On S3 a chunk up to this size is spooled whole to the temporary disk and sent as one part
+# On S3 a chunk that does not stream into its part (one sent again, compared before it is
+# kept) is spooled whole to the temporary disk up to this size and sent as one part
 # of the upload's multipart upload, so the MOVE joins parts already in place: a chunk
 # streamed to an object of its own (the engine's way past 16 MiB) is copied again inside
 # S3 at the MOVE, a second pass over the file while the client waits. The desktop app
@@ -210,10 +211,14 @@ def _chunk_put(request, user, transfer_id, chunk):
                       verify=checksums.VerifiedBody(request, checksum=checksum, length=length) if checksum else None)
     # A chunk that appends carries the file's SHA-256 on as it streams, as a tus body does
     # (chunks come in order): the MOVE then reads nothing back, whatever the chunk sizes.
+    # A new chunk on S3 streams into its multipart part as it arrives (the desktop app sends
+    # one chunk at a time, up to 1000 MB: receiving and storing each overlap); one sent again
+    # is spooled, compared and kept or refused as before.
+    into_part = appends and parts.part_streamable(session, length)
     whole = storage.is_s3() and storage.MIN_PART_SIZE <= length <= WHOLE_CHUNK_MAX
-    received = parts.part_receive(body, length=length, spool_max=length if whole else None,
-                                  session=session if appends else None, number=number)
     try:
+        received = parts.part_receive(body, length=length, spool_max=length if whole else None,
+                                      session=session if appends else None, number=number, into_part=into_part)
         part = parts.part_accept(session=session, number=number, received=received, offset=offset)
     except ApplicationError as exc:
         if exc.code in _FATAL_CODES:

@@ -174,6 +174,16 @@ def modified_seconds():
     return Coalesce(Subquery(given, output_field=FloatField()), _Epoch("updated_at"))
 
 
+def content_facts(*, node) -> tuple[float | None, str | None]:
+    """(X-OC-Mtime, OC-Checksum) kept for one file's current content, in one query: what
+    a GET answers beside the bytes (Last-Modified, OC-Checksum)."""
+    kept = {"node": node, "version": node.version}
+    row = Node.objects.filter(pk=node.pk).values_list(
+        Subquery(FileMtime.objects.filter(**kept).values("mtime")[:1], output_field=FloatField()),
+        Subquery(FileChecksum.objects.filter(**kept).values("checksum")[:1])).first()
+    return row if row is not None else (None, None)
+
+
 def client_checksums(*, node=None, parent=None, nodes=None) -> dict[int, str]:
     """{file id: the checksum its client sent and the server verified} of one file or the
     entries of `parent`, for content that has not changed since (OC-Checksum)."""

@@ -207,9 +207,11 @@ def _webdav(request, user, mount: str):
             checksum = checksums.body_verify(request)
         except (checksums.ChecksumInvalid, checksums.ChecksumMismatch) as exc:  # a bad header; an empty body
             return webdav.refusal(400, exc.message)
-    response = dav_views.serve(request, user, webdav.nextcloud_app(), mount)
+    served = {}
+    response = dav_views.serve(request, user, webdav.nextcloud_app(), mount, **{webdav.SERVED: served})
     path = request.path_info[len(mount):]
     if request.method in ("MOVE", "COPY"):  # the headers describe the entry at the destination
         path = (webdav.destination_path(request) or "")[len(mount):]
-    webdav.answer_headers(response, user=user, method=request.method, path=path, mtime=mtime, checksum=checksum)
+    webdav.answer_headers(response, user=user, method=request.method, path=path, mtime=mtime, checksum=checksum,
+                          served=served)
     return response

@@ -36,6 +36,7 @@ FAVORITE = f"{{{OC}}}favorite"
 # C create a file, K create a folder, R share (public links are made for files only).
 FILE_PERMISSIONS, FOLDER_PERMISSIONS, HOME_PERMISSIONS = "RGDNVW", "GDNVCK", "GCK"
 PUBLIC_LINK = "3"  # Nextcloud's share type of a public link
+SERVED = "stratus.nextcloud.served"  # the environ entry where a GET leaves the file it served
 
 
 class _Facts:
@@ -47,8 +48,19 @@ class _Facts:
         self.user, self.scope = user, {"node": node, "parent": parent, "nodes": nodes}
         self._favorites = self._thumbnails = self._sizes = self._mtimes = self._shared = self._checksums = None
 
+    def _one_file(self) -> bool:
+        """For one file (a GET, a HEAD, a PROPFIND of it): its kept time and checksum in
+        one query (a download answers both)."""
+        node = self.scope["node"]
+        if node is None or node.is_folder:
+            return False
+        mtime, checksum = selectors.content_facts(node=node)
+        self._mtimes = {node.pk: mtime} if mtime is not None else {}
+        self._checksums = {node.pk: checksum} if checksum else {}
+        return True
+
     def client_checksum(self, node) -> str | None:
-        if self._checksums is None:
+        if self._checksums is None and not self._one_file():
             self._checksums = selectors.client_checksums(**self.scope)
         return self._checksums.get(node.pk)
 
@@ -58,7 +70,7 @@ class _Facts:
         return node.pk in self._shared
 
     def mtime(self, node) -> float | None:
-        if self._mtimes is None:
+        if self._mtimes is None and not self._one_file():
             self._mtimes = selectors.client_mtimes(**self.scope)
         return self._mtimes.get(node.pk)
 
@@ -160,7 +172,13 @@ class _Nextcloud:
 
 
 class NextcloudFile(_Nextcloud, FileResource):
-    pass
+    def get_content(self):
+        # The file a GET serves, for its answer's OC-Checksum (`answer_headers`): its path
+        # is not walked again.
+        served = self.environ.get(SERVED)
+        if served is not None:
+            served["file"] = self
+        return super().get_content()
 
 
 class NextcloudFolder(_Nextcloud, FolderResource):
@@ -221,15 +239,16 @@ def mtime_parse(value: str) -> float | None:
 
 
 def answer_headers(response, *, user, method: str, path: str, mtime: float | None = None, node=None,
-                   checksum: str | None = None) -> None:
+                   checksum: str | None = None, served: dict | None = None) -> None:
     """What a Nextcloud client reads after a PUT, MKCOL, MOVE or COPY (or the MOVE that
     ends a chunked upload, which names its `node`; `path` is then the destination's):
     the entry's OC-FileId, and its etag as OC-ETag and ETag; after a PUT with
     X-OC-Mtime, that it was kept; a verified OC-Checksum is kept with the content. A
-    download answers the checksum kept with its content, as Nextcloud does."""
+    download answers the checksum kept with its content, as Nextcloud does (`served`: where
+    the GET left the file it served)."""
     if method in ("GET", "HEAD"):
         if response.status_code == 200:
-            _download_checksum(response, user=user, path=path)
+            _download_checksum(response, user=user, path=path, file=(served or {}).get("file"))
         return
     if method not in ("PUT", "MKCOL", "MOVE", "COPY") or response.status_code not in (201, 204):
         return
@@ -248,14 +267,17 @@ def answer_headers(response, *, user, method: str, path: str, mtime: float | Non
         services.file_checksum_set(node=node, checksum=checksum)
 
 
-def _download_checksum(response, *, user, path: str) -> None:
+def _download_checksum(response, *, user, path: str, file=None) -> None:
     """The checksum its client uploaded the content with, none for other content: the
     desktop app verifies a download against it, and a file's SHA-256 would cost it more
     than the transfer (see the checksums capability)."""
-    node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
-    if node is None or node.is_folder:
-        return
-    kept = selectors.client_checksums(node=node).get(node.pk)
+    if file is not None:  # loaded with its Last-Modified
+        kept = file.facts().client_checksum(file.node)
+    else:
+        node = dav_selectors.node_at(user=user, names=[name for name in path.split("/") if name])
+        if node is None or node.is_folder:
+            return
+        kept = selectors.client_checksums(node=node).get(node.pk)
     if kept:
         response["OC-Checksum"] = checksums.render(checksums.checksum_parse(kept))
 

@@ -4,8 +4,9 @@ to an object of their own), then recorded.
 `part_accept` records one part. Parts are idempotent by number: the same bytes
 again are accepted, different bytes are a 409 that says what the server holds.
 With S3, a part of at least 5 MiB goes straight into the session's multipart
-upload; smaller parts (and local storage) become objects of their own. Parts a
-client sent straight to S3 (presigned URLs) are recorded by `parts_sync`.
+upload (spooled first, or streamed into it as it arrives: `into_part`); smaller
+parts (and local storage) become objects of their own. Parts a client sent straight
+to S3 (presigned URLs) are recorded by `parts_sync`.
 """
 
 import hashlib
@@ -38,21 +39,28 @@ PART_SPOOL_MAX = 16 * 1024 * 1024
 @dataclass
 class ReceivedPart:
     """One part's bytes as received: spooled to a temporary file (at its start), or
-    already in an object of its own."""
+    already in an object of its own, or already the session's multipart part (`etag`)."""
 
     size: int
     sha256: str
     spooled: BinaryIO | None = None
     stored: StoredBytes | None = None
+    etag: str = ""
+    # The quota held for the bytes before they streamed into place (handed to the session).
+    hold: Reservation | None = None
     # The session's whole-file hash carried on through these bytes, from `running_base` parts.
     running: digest.ResumableSha256 | None = None
     running_base: int | None = None
 
     def release(self) -> None:
-        """Drop the spooled copy (its bytes are stored elsewhere now, or unwanted)."""
+        """Drop the spooled copy (its bytes are stored elsewhere now, or unwanted) and
+        whatever of the hold the session did not take."""
         if self.spooled is not None:
             self.spooled.close()
             self.spooled = None
+        if self.hold is not None:
+            self.hold.release()
+            self.hold = None
 
     def discard(self) -> None:
         if self.stored is not None:
@@ -64,21 +72,27 @@ class ReceivedPart:
 class PartSpool:
     """Collects a part as it arrives (`write`, then `close` → ReceivedPart, or
     `abort`). Spools up to `spool_max` bytes to a temporary file, then streams to a
-    fresh object; spool_max 0 streams from the first byte (local storage, tus)."""
+    fresh object; spool_max 0 streams from the first byte (local storage, tus). Given a
+    `part` (storage.PartStream), the bytes go straight into it, hashed on the way."""
 
     def __init__(self, *, spool_max: int, running: digest.ResumableSha256 | None = None,
-                 running_base: int | None = None):
+                 running_base: int | None = None, part: storage.PartStream | None = None):
         self.spool_max = spool_max
         self.size = 0
         self.running, self.running_base = running, running_base
         self._file: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
-        self._writer = None if spool_max else storage.open_writer(blob_key_new())
+        self._part = part
+        self._writer = None if spool_max or part is not None else storage.open_writer(blob_key_new())
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.running is not None:
             self.running.update(data)
+        if self._part is not None:
+            self._sha256.update(data)
+            self._part.write(data)
+            return
         if self._writer is None and self.size > self.spool_max:
             self._writer = storage.open_writer(blob_key_new())  # hashes everything itself
             if self._file is not None:
@@ -96,6 +110,9 @@ class PartSpool:
         self._sha256.update(data)
 
     def close(self) -> ReceivedPart:
+        if self._part is not None:
+            return ReceivedPart(size=self.size, sha256=self._sha256.hexdigest(), etag=self._part.close(),
+                                running=self.running, running_base=self.running_base)
         if self._writer is None:
             if self._file is not None:
                 self._file.seek(0)
@@ -106,6 +123,8 @@ class PartSpool:
                             running=self.running, running_base=self.running_base)
 
     def abort(self) -> None:
+        if self._part is not None:
+            self._part.abort()
         if self._writer is not None:
             self._writer.abort()
         if self._file is not None:
@@ -117,15 +136,38 @@ def part_spool_max() -> int:
     return PART_SPOOL_MAX if storage.is_s3() else 0
 
 
+def part_streamable(session: UploadSession, length: int) -> bool:
+    """Can a new part of `length` bytes stream straight into the session's multipart
+    upload as it arrives (`part_receive(into_part=True)`)?"""
+    return bool(session.multipart_id) and not session.direct and \
+        storage.MIN_PART_SIZE <= length <= storage.MAX_PART_SIZE
+
+
 def part_receive(stream, *, length: int, spool_max: int | None = None, keep_partial: bool = False,
-                 session: UploadSession | None = None, number: int | None = None) -> ReceivedPart:
+                 session: UploadSession | None = None, number: int | None = None,
+                 into_part: bool = False) -> ReceivedPart:
     """Read a raw request body of `length` bytes into a part. A body that ends early
     is an error, unless `keep_partial` (tus keeps what arrived). Given the `session`
     and the part's `number`, the session's whole-file hash goes on while the body
-    streams, when every part before it is hashed (a tus body)."""
+    streams, when every part before it is hashed (a tus body).
+
+    `into_part` (a part the session does not have yet, `part_streamable`): the body is
+    sent into the session's multipart part `number` while it is read, so receiving
+    and storing overlap and nothing is spooled. Its quota is held before the first byte
+    (unless the session holds its whole size); a body cut short leaves no part."""
     running = hashing.running_for(session, number) if session is not None and number else None
+    hold = part = None
+    if into_part:
+        if session.expected_size is None:
+            hold = quota_hold_open(user=session.owner, size=length, purpose="part")
+        try:
+            part = storage.PartStream(session.storage_key, session.multipart_id, number, length)
+        except BaseException:
+            if hold is not None:
+                hold.release()
+            raise
     spool = PartSpool(spool_max=part_spool_max() if spool_max is None else spool_max, running=running,
-                      running_base=number - 1 if running is not None else None)
+                      running_base=number - 1 if running is not None else None, part=part)
     try:
         remaining = length
         while remaining > 0:
@@ -139,10 +181,14 @@ def part_receive(stream, *, length: int, spool_max: int | None = None, keep_part
             remaining -= len(data)
         if remaining and not keep_partial:
             raise UploadError(f"Expected {length} bytes, received {length - remaining}.", code="INCOMPLETE_UPLOAD")
-        return spool.close()
+        received = spool.close()
     except BaseException:
         spool.abort()
+        if hold is not None:
+            hold.release()
         raise
+    received.hold = hold
+    return received
 
 
 def part_expected_size(session: UploadSession, number: int) -> int | None:
@@ -178,7 +224,9 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
 
     Quota: a session of declared size holds it all from the start; otherwise each
     part's bytes are held before they are stored, taken from `reservation` (held by
-    the front door while the body was read) as far as it goes."""
+    the front door while the body was read, or by `part_receive` before it streamed
+    the part into place) as far as it goes."""
+    reservation = reservation if reservation is not None else received.hold
     # Until the part is recorded, bytes already written are ours to delete on the way out.
     placed_key, own_hold = (received.stored.key if received.stored else ""), None
     try:
@@ -200,9 +248,9 @@ def part_accept(*, session: UploadSession, number: int, received: ReceivedPart,
             if received.size > from_request:
                 own_hold = quota_hold_open(user=session.owner, size=received.size - from_request, purpose="part")
                 holds.append((own_hold, own_hold.held))
-        etag = ""
-        if received.stored is not None:
-            pass  # already in an object of its own
+        etag = received.etag
+        if etag or received.stored is not None:
+            pass  # already the session's part, or in an object of its own
         elif session.multipart_id and received.size >= storage.MIN_PART_SIZE:
             etag = storage.multipart_put_part(session.storage_key, session.multipart_id, number, received.spooled,
                                               sha256=received.sha256)

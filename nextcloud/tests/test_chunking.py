@@ -5,6 +5,7 @@ released exactly, every bad request refused with nothing kept, and nobody else's
 upload reachable. Real clients (nc-py-api, rclone) against a live server at the end."""
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from files.models import UploadSession
 from files.uploads.sessions import sessions_expire
 from storage_site.testing.server import gunicorn_factory  # noqa: F401  (fixture)
 from folders.models import Node
+from storage_site.core import storage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:Sync Nextcloud:DeprecationWarning")]
 
@@ -278,6 +280,40 @@ def test_over_quota_is_507_and_holds_nothing(alice, user):
     assert _held(user) == (0, 9000)
     assert alice.put(_upload_url(user, "q3", "000000000009000-000000000010999"), b"x" * 2000).status == 507
     _nothing_kept(user)
+
+
+@pytest.mark.parametrize("total", [True, False])  # quota held by the MKCOL, or by the chunk itself
+def test_a_chunk_cut_short_keeps_nothing_and_can_come_again(alice, user, total):
+    """On S3 a new chunk streams into its multipart part as it arrives: a body that ends
+    early leaves no chunk, no part in S3 and no quota held beyond the MKCOL's; the chunk
+    sent again whole makes the file."""
+    content = _content(6 * MIB + 500, b"cut")
+    _open(alice, user, "cut", dest="big.bin", total=len(content) if total else None)
+    held = (0, len(content)) if total else (0, 0)
+    answer = alice.put(_upload_url(user, "cut", "1"), b"", CONTENT_LENGTH=str(6 * MIB),
+                       **{"wsgi.input": io.BytesIO(content[:4 * MIB])})
+    assert answer.status == 400 and b"received" in answer.body, answer
+    assert _chunk_names(alice, user, "cut") == {}
+    assert _held(user) == held
+    session = UploadSession.objects.get(local_id="cut")
+    if session.multipart_id:
+        assert storage.multipart_parts(session.storage_key, session.multipart_id) == []
+    assert alice.put(_upload_url(user, "cut", "1"), content[:6 * MIB]).status == 201
+    assert alice.put(_upload_url(user, "cut", "2"), content[6 * MIB:]).status == 201
+    answer = _finish(alice, user, "cut", "big.bin", HTTP_OC_CHECKSUM="ADLER32:%08x" % zlib.adler32(content))
+    assert answer.status == 201, answer
+    assert answer.headers["OC-ETag"] == f'"{hashlib.sha256(content).hexdigest()}"'
+    assert alice.get(f"/remote.php/dav/files/{user.username}/big.bin").body == content
+    assert _held(user) == (len(content), 0)
+
+
+def test_a_big_chunk_over_quota_is_507_before_it_is_stored(alice, user):
+    user.storage_quota = 5 * MIB
+    user.save(update_fields=["storage_quota"])
+    _open(alice, user, "big507", dest="big.bin")
+    assert alice.put(_upload_url(user, "big507", "1"), _content(6 * MIB)).status == 507
+    _nothing_kept(user)
+    assert alice.request("PROPFIND", _upload_url(user, "big507"), HTTP_DEPTH="1").status == 404  # ended
 
 
 def test_abort_and_expiry_release_the_quota_exactly(alice, user):

@@ -139,6 +139,23 @@ def test_a_download_answers_the_checksum_its_upload_came_with(nc_dav, base):
     assert not nc_dav.get(base + "/with.txt").headers.has_header("OC-Checksum")
 
 
+def test_a_download_costs_one_query_more_than_at_dav(nc_dav, base, user):
+    """The desktop app GETs every file it syncs down: beside /dav/'s, a GET here reads the
+    time and the checksum its client uploaded it with, in one query (the path is walked
+    once)."""
+    checksum = f"Adler32:{zlib.adler32(b'timed'):x}"
+    assert nc_dav.put(base + "/timed.txt", b"timed", HTTP_OC_CHECKSUM=checksum,
+                      HTTP_X_OC_MTIME="1700000000").status == 201
+    nc_dav.get(base + "/timed.txt")  # sign-in cache warm
+    with CaptureQueriesContext(connection) as at_dav:
+        assert nc_dav.get("/dav/timed.txt").body == b"timed"
+    with CaptureQueriesContext(connection) as here:
+        answer = nc_dav.get(base + "/timed.txt")
+    assert answer.body == b"timed" and answer.headers["OC-Checksum"] == checksum
+    assert "14 Nov 2023" in answer.headers["Last-Modified"]
+    assert len(here.captured_queries) == len(at_dav.captured_queries) + 1
+
+
 def test_adler32_as_the_desktop_app_writes_it(nc_dav, base):
     """The desktop app writes Adler-32 without leading zeros; it gets it back as it wrote it."""
     checksum = f"Adler32:{zlib.adler32(b'abc'):x}"

@@ -8,9 +8,11 @@ for S3 a ranged read is one GET with a `Range` header, streamed in chunks.
 import base64
 import contextlib
 import hashlib
+import http.client
 import logging
 import os
 import queue
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from datetime import datetime
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.storage import storages
@@ -507,6 +510,74 @@ def presigned_part_url(key: str, upload_id: str, number: int, expires_in: int) -
     client, bucket, name = _s3()
     return client.generate_presigned_url("upload_part", ExpiresIn=expires_in, Params={
         "Bucket": bucket, "Key": name(key), "UploadId": upload_id, "PartNumber": number})
+
+
+MAX_PART_SIZE = 5 * 1024 ** 3  # S3's largest part
+# How long a part's presigned URL is good for: S3 checks it when the request starts.
+PART_STREAM_URL_SECONDS = 3600
+PART_STREAM_TIMEOUT = 120  # seconds S3 may stall a send or its answer
+
+
+class PartStream:
+    """One part of a multipart upload sent while its bytes arrive: `write(data)` as they
+    come, `close()` → the part's ETag once exactly `length` bytes went, or `abort()`.
+
+    botocore over plain http signs a body's SHA-256, so it must hold the whole part (on
+    the temporary disk) and read it twice before the first byte leaves; receiving and
+    sending then never overlap. Here the part is a PUT to its presigned URL (the payload
+    unsigned, as a client's direct part), its Content-Length announced, its body written
+    as it is read. A body that ends early is a request S3 drops: nothing of it is kept
+    (the part number stays free; the multipart upload's abort clears any part anyway)."""
+
+    def __init__(self, key: str, upload_id: str, number: int, length: int):
+        self.key, self.remaining = key, length
+        url = urlsplit(presigned_part_url(key, upload_id, number, PART_STREAM_URL_SECONDS))
+        if url.scheme == "https":
+            verify = getattr(_storage(), "verify", None)
+            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            if verify is False:
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            self._conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=PART_STREAM_TIMEOUT,
+                                                     context=context)
+        else:
+            self._conn = http.client.HTTPConnection(url.hostname, url.port, timeout=PART_STREAM_TIMEOUT)
+        try:
+            self._conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+            self._conn.putheader("Content-Length", str(length))
+            self._conn.endheaders()
+        except Exception as exc:
+            self._conn.close()
+            raise _unavailable(exc, key) from exc
+
+    def write(self, data) -> None:
+        if len(data) > self.remaining:
+            self.abort()
+            raise ValueError("more bytes than the part's length")
+        try:
+            self._conn.send(data)
+        except Exception as exc:
+            self.abort()
+            raise _unavailable(exc, self.key) from exc
+        self.remaining -= len(data)
+
+    def close(self) -> str:
+        if self.remaining:
+            self.abort()
+            raise ValueError(f"the part is {self.remaining} bytes short")
+        try:
+            response = self._conn.getresponse()
+            answer = response.read(64 * 1024)  # an error's XML; a part's answer is empty
+            if response.status != 200 or not response.getheader("ETag"):
+                raise OSError(f"UploadPart answered {response.status}: {answer[:300]!r}")
+            return response.getheader("ETag")
+        except Exception as exc:
+            raise _unavailable(exc, self.key) from exc
+        finally:
+            self._conn.close()
+
+    def abort(self) -> None:
+        """Drop the connection mid-body: S3 keeps nothing of the part."""
+        self._conn.close()
 
 
 def object_sha256(key: str, *, start: int = 0, running=None) -> tuple[int, str]:

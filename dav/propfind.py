@@ -25,6 +25,12 @@ from wsgidav.xml_tools import etree
 BATCH = 200  # entries per piece of the answer
 
 
+class Markup(str):
+    """A property's content that is XML already, escaped and in the prefixes of the
+    answer it goes into (a dialect's own elements, written as text instead of built as
+    lxml elements and written out again)."""
+
+
 def propfind(server, environ, start_response, render=None):
     """`server` is WsgiDAV's RequestServer of this request (its If-header checks);
     `render(resources, mode, names)` writes the multistatus (a dialect's own) from an
@@ -97,6 +103,9 @@ def _response(href: str, properties, tags: "_Tags") -> str:
         if type(value) is str:  # most values: one test, then written
             tag, declaration = tags[name]
             by_status["200 OK"].append(f"<{tag}{declaration}>{escape(value)}</{tag}>")
+        elif type(value) is Markup:
+            tag, declaration = tags[name]
+            by_status["200 OK"].append(f"<{tag}{declaration}>{value}</{tag}>" if value else f"<{tag}{declaration}/>")
         elif isinstance(value, DAVError):
             tag, declaration = tags[name]
             by_status.setdefault(get_http_status_string(value), []).append(f"<{tag}{declaration}/>")

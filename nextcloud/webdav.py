@@ -42,7 +42,8 @@ SERVED = "stratus.nextcloud.served"  # the environ entry where a GET leaves the 
 class _Facts:
     """What Nextcloud's properties need beyond the node, loaded on first use for one
     node, for every entry of a listing or for a list of found nodes at once (a query
-    each, whatever its size)."""
+    each, whatever its size). Nodes are looked up by `node.id`: Django's `pk` property
+    costs a lookup of its own, asked several times for each entry of a listing."""
 
     def __init__(self, user, *, node=None, parent=None, nodes=None):
         self.user, self.scope = user, {"node": node, "parent": parent, "nodes": nodes}
@@ -62,33 +63,33 @@ class _Facts:
     def client_checksum(self, node) -> str | None:
         if self._checksums is None and not self._one_file():
             self._checksums = selectors.client_checksums(**self.scope)
-        return self._checksums.get(node.pk)
+        return self._checksums.get(node.id)
 
     def shared(self, node) -> bool:
         if self._shared is None:
             self._shared = selectors.shared_by_link(**self.scope)
-        return node.pk in self._shared
+        return node.id in self._shared
 
     def mtime(self, node) -> float | None:
         if self._mtimes is None and not self._one_file():
             self._mtimes = selectors.client_mtimes(**self.scope)
-        return self._mtimes.get(node.pk)
+        return self._mtimes.get(node.id)
 
     def favorite(self, node) -> bool:
         if self._favorites is None:
             self._favorites = selectors.favorites(user=self.user, **self.scope)
-        return node.pk in self._favorites
+        return node.id in self._favorites
 
     def has_preview(self, node) -> bool:
         if self._thumbnails is None:
             self._thumbnails = selectors.with_thumbnail(**self.scope)
-        return node.pk in self._thumbnails
+        return node.id in self._thumbnails
 
     def folder_size(self, node) -> int:
         if self._sizes is None:
             self._sizes = selectors.folder_sizes(folder=self.scope["node"], parent=self.scope["parent"],
                                                  nodes=self.scope["nodes"])
-        return self._sizes.get(node.pk, 0)
+        return self._sizes.get(node.id, 0)
 
 
 def _checksums(res):
@@ -96,18 +97,16 @@ def _checksums(res):
         return None
     # One <oc:checksum>, space-separated, as Nextcloud writes several: SHA-256 always,
     # then the client's own (OC-Checksum) when it sent one.
-    element = etree.Element(f"{{{OC}}}checksums")
     client = res.facts().client_checksum(res.node)
-    etree.SubElement(element, f"{{{OC}}}checksum").text = " ".join(
-        ["SHA256:" + res.node.sha256] + ([client] if client else []))
-    return element
+    return propfind.Markup(f"<oc:checksum>SHA256:{res.node.sha256}{' ' + escape(client) if client else ''}"
+                           "</oc:checksum>")
+
+
+_SHARED, _NOT_SHARED = propfind.Markup(f"<oc:share-type>{PUBLIC_LINK}</oc:share-type>"), propfind.Markup()
 
 
 def _share_types(res):
-    element = etree.Element(f"{{{OC}}}share-types")
-    if not res.is_collection and res.facts().shared(res.node):
-        etree.SubElement(element, f"{{{OC}}}share-type").text = PUBLIC_LINK
-    return element
+    return _SHARED if not res.is_collection and res.facts().shared(res.node) else _NOT_SHARED
 
 
 def _permissions(res) -> str:
@@ -117,8 +116,8 @@ def _permissions(res) -> str:
 
 
 _PROPERTIES = {
-    f"{{{OC}}}fileid": lambda res: str(res.node.pk),
-    f"{{{OC}}}id": lambda res: selectors.file_id(res.node.pk),
+    f"{{{OC}}}fileid": lambda res: str(res.node.id),
+    f"{{{OC}}}id": lambda res: selectors.file_id(res.node.id),
     f"{{{OC}}}permissions": _permissions,
     f"{{{OC}}}size": lambda res: str(res.facts().folder_size(res.node) if res.is_collection else res.node.size),
     f"{{{OC}}}checksums": _checksums,

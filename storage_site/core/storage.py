@@ -56,9 +56,41 @@ def _s3_client():
         with _shared_client_lock:
             owner, client = _shared_client
             if owner is not storage:
-                client = storage.connection.meta.client
+                client = _new_s3_client(storage)
                 _shared_client = (storage, client)
     return client
+
+
+def _new_s3_client(storage):
+    """The client django-storages would make (its credentials, region, endpoint and client
+    settings), on a botocore session whose loader keeps only S3's rows of botocore's table
+    of every AWS endpoint (endpoints.json). An S3 client holds that table for its whole life
+    (one of its event handlers keeps its creator, which keeps the table) and reads only
+    S3's rows; the whole table is ~7 MiB of Python objects in every web and Celery process."""
+    import boto3  # here: a server on local storage never loads boto3
+    import botocore.session
+    from botocore.loaders import JSONFileLoader, create_loader
+
+    class S3EndpointsOnly(JSONFileLoader):
+        def load_file(self, file_path):
+            data = super().load_file(file_path)
+            if data and os.path.basename(file_path) == "endpoints":
+                data["partitions"] = [{**partition, "services": {
+                    name: rows for name, rows in partition.get("services", {}).items() if name == "s3"}}
+                    for partition in data["partitions"]]
+            return data
+
+    core = botocore.session.Session()
+    loader = create_loader(core.get_config_variable("data_path"))
+    loader.file_loader = S3EndpointsOnly()
+    core.register_component("data_loader", loader)
+    if storage.session_profile:
+        session = boto3.Session(botocore_session=core, profile_name=storage.session_profile)
+    else:
+        session = boto3.Session(botocore_session=core, aws_access_key_id=storage.access_key,
+                                aws_secret_access_key=storage.secret_key, aws_session_token=storage.security_token)
+    return session.client("s3", region_name=storage.region_name, use_ssl=storage.use_ssl,
+                          endpoint_url=storage.endpoint_url, config=storage.client_config, verify=storage.verify)
 
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart part size; also the most held in memory per part
@@ -391,7 +423,11 @@ def local_path(key: str) -> str | None:
 
 def delete(key: str) -> None:
     try:
-        _storage().delete(key)
+        if is_s3():  # through the shared client: django-storages' delete() opens a session of its own
+            client, bucket, name = _s3()
+            client.delete_object(Bucket=bucket, Key=name(key))
+        else:
+            _storage().delete(key)
     except Exception:  # deleting is best effort; the reconciler collects leftovers
         logger.warning("could not delete %s", key, exc_info=True)
 
@@ -399,8 +435,7 @@ def delete(key: str) -> None:
 def exists(key: str) -> bool:
     if not is_s3():
         return _storage().exists(key)
-    # Through the shared client: django-storages' exists() opens a session per thread
-    # (its delete() and size() use one bucket object for all threads).
+    # Through the shared client: django-storages' exists() opens a session per thread.
     client, bucket, name = _s3()
     try:
         client.head_object(Bucket=bucket, Key=name(key))
@@ -412,7 +447,15 @@ def exists(key: str) -> bool:
 
 
 def size(key: str) -> int:
-    return _storage().size(key)
+    if not is_s3():
+        return _storage().size(key)
+    client, bucket, name = _s3()  # the shared client, as exists()
+    try:
+        return client.head_object(Bucket=bucket, Key=name(key))["ContentLength"]
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            raise FileNotFoundError(key) from exc
+        raise
 
 
 # --- multipart uploads that outlive a request (the chunked-upload engine) -----------

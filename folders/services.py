@@ -183,7 +183,11 @@ def _check_parent(parent: Node) -> None:
 def node_insert(*, parent: Node, name: str, kind: str, policy: str = ConflictPolicy.ERROR, **fields) -> Node:
     """Create a node under `parent` (inside the caller's transaction) and journal it."""
     _check_parent(parent)
-    name = name_resolve(parent=parent, name=name_clean(name), policy=policy)
+    name = name_clean(name)
+    if policy == ConflictPolicy.RENAME:
+        name = name_free(parent=parent, name=name)
+    # Otherwise a taken name is refused by the unique index of live sibling names, without
+    # a query ahead of the insert to ask (it would have to be asked again under the index).
     try:
         with transaction.atomic():
             node = Node.objects.create(owner_id=parent.owner_id, parent=parent, kind=kind, name=name,

@@ -54,7 +54,8 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
     reservation.committed(stored.size)
     created_new = node.version == 1
     transaction.on_commit(lambda: signals.file_committed.send_robust(
-        sender=Node, node=node, blob=blob, user=user, created=created_new, upload_id=upload_id, source=source))
+        sender=Node, node=node, blob=blob, user=user, created=created_new, upload_id=upload_id, source=source,
+        head=stored.head))
     return node
 
 

@@ -35,7 +35,7 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
         with transaction.atomic():
             blob, created = blob_acquire(sha256=stored.sha256, size=stored.size, storage_key=stored.key)
             if not created:  # the content was stored before: drop this copy
-                transaction.on_commit(lambda: storage.delete(stored.key))
+                transaction.on_commit(lambda: storage.delete_soon(stored.key, size=stored.size))
             node = target or _file_node_for(folder=folder, name=name, policy=policy)
             if node is None:
                 node = tree.node_insert(parent=folder, name=name, kind=NodeKind.FILE, policy=policy,

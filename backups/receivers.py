@@ -10,14 +10,15 @@ NOTIFY_SOURCES = [UploadSource.MEGAVAULT, UploadSource.STREAMVAULT, UploadSource
 
 
 def on_file_committed(sender, *, node, blob, user, created, upload_id=None, source="", **kwargs):
-    from .tasks import backup_upload_resolve_task, push_storage_check_task, push_upload_task
+    from .services.notifications import storage_check_queue
+    from .tasks import backup_upload_resolve_task, push_upload_task
 
     if upload_id and source == UploadSource.BACKUP:
         backup_upload_resolve_task.delay(upload_id)
     elif upload_id and source in NOTIFY_SOURCES:
         push_upload_task.delay(upload_id)
     if not getattr(user, "is_group_account", False):
-        push_storage_check_task.delay(user.pk)
+        storage_check_queue(user_id=user.pk)
 
 
 def on_upload_failed(sender, *, session, code, message, **kwargs):

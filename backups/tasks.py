@@ -40,13 +40,9 @@ def push_shared_task(node_id: int, sharer_id: int) -> None:
 
 @shared_task(acks_late=True, soft_time_limit=48, time_limit=60, ignore_result=True)
 def push_storage_check_task(user_id: int) -> None:
-    from accounts.models import User
+    from .services.notifications import storage_check
 
-    from .services.notifications import notify_storage
-
-    user = User.objects.filter(pk=user_id).first()
-    if user is not None:
-        notify_storage(user=user)
+    storage_check(user_id=user_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=48, time_limit=60, ignore_result=True)

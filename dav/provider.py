@@ -120,12 +120,27 @@ class _Request:
     def __init__(self, environ):
         self.user = environ["stratus.user"]
         self._quota = self._home = None
+        self._parent_of_missing: tuple[list[str], Node] | None = None
         self.unknown_properties: dict[str, DAVError] = {}
 
     def node_at(self, path: str) -> Node | None:
-        if self._home is None:
-            self._home = tree.home_get(user=self.user)
-        return selectors.node_at(user=self.user, names=_names(path), home=self._home)
+        names = _names(path)
+        # A name that is not there is most often followed by its folder (WsgiDAV's PUT,
+        # MKCOL, LOCK, COPY and MOVE ask for it next, before any write): the lookup that
+        # missed found it already. Only the very next lookup may use it.
+        after_miss, self._parent_of_missing = self._parent_of_missing, None
+        if after_miss is not None and after_miss[0] == names:
+            return after_miss[1]
+        if not names:
+            if self._home is None:
+                self._home = selectors.home_get(user=self.user)
+            return self._home
+        chain = selectors.nodes_along(user=self.user, names=names, home=self._home)
+        if len(chain) == len(names):
+            return chain[-1]
+        if len(chain) == len(names) - 1 > 0:
+            self._parent_of_missing = (names[:-1], chain[-1])
+        return None
 
     def quota(self) -> tuple[int, int]:
         if self._quota is None:

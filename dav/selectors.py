@@ -20,30 +20,56 @@ from folders.models import Node
 from .models import DeadProperty
 
 
+# {user uuid: id of their home folder}, per process: a home folder is made once and
+# never moves or goes, so a path below it is found without asking for it each request.
+_home_ids: dict = {}
+_HOME_IDS_KEPT = 10_000
+
+
+def home_get(*, user) -> Node:
+    home = tree.home_get(user=user)
+    if len(_home_ids) >= _HOME_IDS_KEPT:
+        _home_ids.clear()
+    _home_ids[user.uuid] = home.pk
+    return home
+
+
+def home_id(*, user) -> int:
+    found = _home_ids.get(user.uuid)
+    return found if found is not None else home_get(user=user).pk
+
+
 def node_at(*, user, names: list[str], home: Node | None = None) -> Node | None:
-    """The live node at `names` below the user's home folder (home itself for []), in one query
-    (two without `home`)."""
-    if any("\x00" in name for name in names):
-        return None  # no name holds one (and PostgreSQL text cannot)
-    home = home or tree.home_get(user=user)
+    """The live node at `names` below the user's home folder (home itself for []), in one query."""
     if not names:
-        return home
+        return home or home_get(user=user)
+    chain = nodes_along(user=user, names=names, home=home)
+    return chain[-1] if len(chain) == len(names) else None
+
+
+def nodes_along(*, user, names: list[str], home: Node | None = None) -> list[Node]:
+    """The live nodes at `names[:1]`, `names[:2]`, ... below the user's home folder, as far
+    as they go (all of them when `names` is there), in one query."""
+    if any("\x00" in name for name in names):
+        return []  # no name holds one (and PostgreSQL text cannot)
     names = [unicodedata.normalize("NFC", name) for name in names]  # as names are stored ('é' sent as e + ◌́)
     match = Q()
-    for level, name in enumerate(names, start=1):
-        match |= Q(depth=home.depth + level, name=name)
+    for level, name in enumerate(names, start=1):  # a home folder is at depth 0
+        match |= Q(depth=level, name=name)
     # Every live entry of the user with one of the names at its depth, found through the
     # owner-and-name index (`parent` not null is that partial index's condition); the walk
     # from home below keeps only the chain. A filter on the path prefix instead made
     # PostgreSQL read every entry the user has, on every request.
-    candidates = Node.objects.for_owner(user).live().filter(match, parent__isnull=False)
+    candidates = Node.objects.for_owner(user).live().filter(match, parent__isnull=False).order_by()  # no sort
     by_parent = {(n.parent_id, n.name): n for n in candidates}
-    node = home
+    chain, node_id = [], home.pk if home else home_id(user=user)
     for name in names:
-        node = by_parent.get((node.pk, name))
+        node = by_parent.get((node_id, name))
         if node is None:
-            return None
-    return node
+            break
+        chain.append(node)
+        node_id = node.pk
+    return chain
 
 
 # The columns WebDAV shows or needs to write; a listing loads these and nothing else.

@@ -12,7 +12,8 @@ from django.dispatch import Signal
 # A file's content was stored: a new file or a new version.
 # kwargs: node (folders.Node), blob (files.Blob), user (who pays), created (bool: new file),
 # upload_id (the files.UploadSession pk it completes, or None for a one-request upload),
-# source (that session's UploadSource, or "")
+# source (that session's UploadSource, or ""), head (the content's first bytes when the upload saw
+# them on the way, else None: previews tell a kind from them without reading the object)
 file_committed = Signal()
 
 # A chunked upload ended without a file.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
-from .mime import kind_from_mime
+from .mime import SNIFF_BYTES, kind_from_mime, looks_like_markup, sniff
 from .models import MediaKind
 
 logger = logging.getLogger(__name__)
@@ -70,46 +70,14 @@ class Options:
 
 # --- what is it ----------------------------------------------------------------------
 
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
-                b"avif", b"avis"}
-_AUDIO_MP4_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
-
-
-def sniff(head: bytes) -> str | None:
-    """The media kind from a file's first bytes (at least 16), or None when unknown."""
-    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n") or \
-            head[:6] in (b"GIF87a", b"GIF89a") or head[:4] in (b"II*\x00", b"MM\x00*"):
-        return MediaKind.IMAGE
-    if head[:4] == b"RIFF":
-        return {b"WEBP": MediaKind.IMAGE, b"AVI ": MediaKind.VIDEO, b"WAVE": MediaKind.AUDIO}.get(head[8:12])
-    if head[4:8] == b"ftyp":  # ISO base media: HEIF photos, MP4/MOV video, M4A audio
-        brand = head[8:12]
-        if brand in _HEIF_BRANDS:
-            return MediaKind.IMAGE
-        return MediaKind.AUDIO if brand in _AUDIO_MP4_BRANDS else MediaKind.VIDEO
-    if head.startswith(b"%PDF-"):
-        return MediaKind.DOCUMENT
-    if head.startswith(b"\x1aE\xdf\xa3") or head.startswith(b"\x00\x00\x01\xba") or head[4:8] in (b"moov", b"mdat"):
-        return MediaKind.VIDEO  # Matroska/WebM, MPEG-PS, QuickTime without ftyp
-    if head.startswith((b"ID3", b"fLaC", b"OggS", b"FORM")) or \
-            (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return MediaKind.AUDIO  # tagged MP3, FLAC, Ogg, AIFF, bare MPEG audio frames
-    return None
-
-
-def _looks_like_markup(head: bytes) -> bool:
-    text = head.lstrip(b"\xef\xbb\xbf\xfe\xff \t\r\n").lower()
-    return text.startswith((b"<?xml", b"<svg", b"<!doctype", b"<html", b"<"))
-
-
 def render(fp, *, declared: Callable[[], list[str]], options: Options) -> Rendered:
     """Previews of the content in `fp`; `declared()` gives the MIME types files of this
     content were uploaded with (a fallback, called only when sniffing finds nothing)."""
-    head = fp.read(64)
+    head = fp.read(SNIFF_BYTES)
     fp.seek(0)
     kind = sniff(head)
     if kind is None:
-        if _looks_like_markup(head):
+        if looks_like_markup(head):
             raise Unsupported("SVG, HTML and XML documents are never rendered.")
         hinted = [k for k in (kind_from_mime(m) for m in declared()) if k]
         kind = hinted[0] if hinted else None

@@ -25,7 +25,7 @@ from storage_site.core import storage
 from storage_site.core.exceptions import StorageUnavailable
 
 from . import selectors
-from .mime import CONTENT_TYPES, kind_from_mime
+from .mime import CONTENT_TYPES, kind_from_mime, looks_like_markup, sniff
 from .models import MediaKind, Preview, PreviewStatus, PreviewType
 from .sources import source_open
 
@@ -56,11 +56,15 @@ def _stale_before():
 
 # --- asking for previews -------------------------------------------------------------
 
-def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed: bool = True) -> dict[int, str]:
+def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed: bool = True,
+                     heads: dict[int, bytes] | None = None) -> dict[int, str]:
     """Ask for the previews of blobs ({blob_id: declared MIME type}); returns an
     `Outcome` per blob. Ready or in-progress previews are left alone unless
     `force`; content whose declared type gets no preview (text, SVG, archives) is
-    marked UNSUPPORTED without a task, unless `force` (the worker then sniffs it)."""
+    marked UNSUPPORTED without a task, unless `force` (the worker then sniffs it).
+    `heads` ({blob_id: first bytes}, as an upload saw them) answer for content whose
+    declared type says nothing (octet-stream): when they show no kind either, the
+    worker would find none, so no task is queued for it."""
     outcomes: dict[int, str] = {}
     queue: list[int] = []
     now = timezone.now()
@@ -74,7 +78,8 @@ def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed
                 continue
             rows = existing.get(blob_id, {})
             hint = kind_from_mime(mime)
-            outcome = _decide(rows, hint=hint, force=force, retry_failed=retry_failed)
+            outcome = _decide(rows, hint=hint, force=force, retry_failed=retry_failed,
+                              head=(heads or {}).get(blob_id))
             outcomes[blob_id] = outcome
             if outcome == Outcome.SKIPPED:
                 continue
@@ -89,12 +94,10 @@ def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed
                 queue.append(blob_id)
             try:
                 with transaction.atomic():
-                    for preview_type in PreviewType.values:
-                        row = rows.get(preview_type)
-                        if row is None:
-                            Preview.objects.create(blob_id=blob_id, preview_type=preview_type, **fields)
-                        else:
-                            Preview.objects.filter(pk=row.pk).update(**fields)
+                    Preview.objects.bulk_create([Preview(blob_id=blob_id, preview_type=preview_type, **fields)
+                                                 for preview_type in PreviewType.values if preview_type not in rows])
+                    for row in rows.values():
+                        Preview.objects.filter(pk=row.pk).update(**fields)
             except IntegrityError:  # a parallel request created them first, and queues them
                 outcomes[blob_id] = Outcome.SKIPPED
                 if queue and queue[-1] == blob_id:
@@ -104,7 +107,8 @@ def previews_request(*, blobs: dict[int, str], force: bool = False, retry_failed
     return outcomes
 
 
-def _decide(rows: dict[str, Preview], *, hint: str | None, force: bool, retry_failed: bool) -> str:
+def _decide(rows: dict[str, Preview], *, hint: str | None, force: bool, retry_failed: bool,
+            head: bytes | None = None) -> str:
     statuses = {row.preview_type: row.status for row in rows.values()}
     complete = len(statuses) == len(PreviewType.values)
     if not force and complete:
@@ -119,6 +123,12 @@ def _decide(rows: dict[str, Preview], *, hint: str | None, force: bool, retry_fa
         if not retry_failed and any(s == PreviewStatus.FAILED for s in statuses.values()):
             return Outcome.SKIPPED
     if hint == MediaKind.OTHER and not force:
+        return Outcome.UNSUPPORTED
+    # New content of no declared kind whose first bytes show none (nor markup, which the
+    # worker refuses in other words): the worker would sniff the same bytes, find this
+    # upload's type the only one declared, and stop there.
+    if hint is None and not rows and not force and head is not None and sniff(head) is None and \
+            not looks_like_markup(head):
         return Outcome.UNSUPPORTED
     return Outcome.QUEUED
 

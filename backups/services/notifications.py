@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -185,6 +186,33 @@ def notify_new_device(*, device_id: int) -> None:
            body=f"{device.name} ({device.platform}) was added to your account. If this wasn't you, remove it "
                 "and change your password.",
            data={"type": "new_device", "deviceId": str(device.uuid)}, exclude_device_id=device.pk)
+
+
+# A storage check after uploads: one waits per user at a time (a sync of a thousand
+# small files queues a few checks, not a thousand). Any upload that finds one waiting
+# committed before it runs: the mark lives STORAGE_CHECK_WAIT seconds, the check runs a
+# second after (and drops the mark first, for a worker that runs it at once).
+STORAGE_CHECK_WAIT = 2
+
+
+def _storage_check_mark(user_id: int) -> str:
+    return f"push:storage-check:{user_id}"
+
+
+def storage_check_queue(*, user_id: int) -> None:
+    from ..tasks import push_storage_check_task
+
+    if cache.add(_storage_check_mark(user_id), 1, STORAGE_CHECK_WAIT):
+        push_storage_check_task.apply_async((user_id,), countdown=STORAGE_CHECK_WAIT + 1)
+
+
+def storage_check(*, user_id: int) -> None:
+    from accounts.models import User
+
+    cache.delete(_storage_check_mark(user_id))
+    user = User.objects.filter(pk=user_id).first()
+    if user is not None:
+        notify_storage(user=user)
 
 
 def notify_storage(*, user) -> None:

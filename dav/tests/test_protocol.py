@@ -331,6 +331,6 @@ def test_an_internal_error_is_a_plain_500_that_names_nothing(dav, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(selectors, "node_at", broken)
+    monkeypatch.setattr(selectors, "home_get", broken)
     answer = dav.propfind("/dav/", "0")
     assert answer.status == 500 and b"secret internals" not in answer.body

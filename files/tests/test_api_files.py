@@ -1,11 +1,16 @@
 """The primary file API through HTTP: upload, list, info, search, rename, move, copy, star, versions."""
 
+import os
+import time
+
 import pytest
+from django.core.files.storage import storages
 from django.test.utils import CaptureQueriesContext
 from django.db import connection
 
 from accounts.models import User
 from files.models import Blob
+from storage_site.core import storage
 
 from .helpers import download, mkdir, sha, upload, usage
 
@@ -82,6 +87,26 @@ def test_identical_content_is_stored_once(auth_client, other_client):
     blob = Blob.objects.get(sha256=sha(data))
     assert blob.ref_count == 3
     assert Blob.objects.count() == 1
+
+
+def _blob_objects() -> list[str]:
+    store = storages["default"]
+    dirs, _ = store.listdir("blobs")
+    return [f"blobs/{d}/{name}" for d in dirs for name in store.listdir(f"blobs/{d}")[1]]
+
+
+def test_a_large_duplicate_is_dropped_after_the_answer(auth_client, monkeypatch):
+    """Content stored before: the upload's own copy goes, for a large one on a thread of
+    its own (the answer does not wait for it), and the file reads the stored content."""
+    monkeypatch.setattr(storage, "DELETE_APART_MIN", 1)
+    data, before = os.urandom(10_000), set(_blob_objects())  # the session's storage keeps other tests' objects
+    first = upload(auth_client, "a.bin", data)
+    second = upload(auth_client, "b.bin", data)
+    deadline = time.monotonic() + 10
+    while len(set(_blob_objects()) - before) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(_blob_objects()) - before == {Blob.objects.get(sha256=sha(data)).storage_key}
+    assert download(auth_client, first["id"]) == download(auth_client, second["id"]) == data
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "a\\b", "..", ".", "bad\x00name", "tab\tname",

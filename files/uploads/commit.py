@@ -35,7 +35,7 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
         with transaction.atomic():
             blob, created = blob_acquire(sha256=stored.sha256, size=stored.size, storage_key=stored.key)
             if not created:  # the content was stored before: drop this copy
-                transaction.on_commit(lambda: storage.delete(stored.key))
+                transaction.on_commit(lambda: storage.delete_soon(stored.key, size=stored.size))
             node = target or _file_node_for(folder=folder, name=name, policy=policy)
             if node is None:
                 node = tree.node_insert(parent=folder, name=name, kind=NodeKind.FILE, policy=policy,
@@ -54,7 +54,8 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
     reservation.committed(stored.size)
     created_new = node.version == 1
     transaction.on_commit(lambda: signals.file_committed.send_robust(
-        sender=Node, node=node, blob=blob, user=user, created=created_new, upload_id=upload_id, source=source))
+        sender=Node, node=node, blob=blob, user=user, created=created_new, upload_id=upload_id, source=source,
+        head=stored.head))
     return node
 
 

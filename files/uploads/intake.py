@@ -16,13 +16,20 @@ from storage_site.core.exceptions import ApplicationError, NameConflict, NotFoun
 from ..services.blobs import blob_key_new
 
 
+# The first bytes of a body kept as it is read: what a preview needs to know of the
+# content (previews.mime.sniff reads as many), told without reading the object back.
+HEAD_BYTES = 64
+
+
 @dataclass
 class StoredBytes:
-    """An object written under a fresh key, not yet part of any file."""
+    """An object written under a fresh key, not yet part of any file; `head` its first
+    bytes when they were seen on the way (None otherwise)."""
 
     key: str
     size: int
     sha256: str
+    head: bytes | None = None
 
 
 def category_for(mime_type: str, name: str) -> str:
@@ -66,15 +73,19 @@ def upload_quota(*, user, size: int, purpose: str = "upload"):
     yield ChargedAtCommit(user=user, size=size)
 
 
-class _Renewing:
-    """A stream whose reads renew a reservation's lease: bytes are flowing."""
+class _Intake:
+    """A body as it is stored: its reads renew the reservation's lease (bytes are
+    flowing) and its first bytes are kept."""
 
-    def __init__(self, stream, reservation: Reservation):
-        self.stream, self.reservation = stream, reservation
+    def __init__(self, stream, reservation: Reservation | None):
+        self.stream, self.reservation, self.head = stream, reservation, b""
 
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(size)
-        self.reservation.renew()
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
+        if self.reservation is not None:
+            self.reservation.renew()
         return data
 
 
@@ -82,13 +93,12 @@ def bytes_store(*, stream, size: int, reservation: Reservation | None = None) ->
     """Stream exactly `size` bytes to a fresh key (the caller holds the quota in
     `reservation`, whose lease the reads renew)."""
     key = blob_key_new()
-    if reservation is not None:
-        stream = _Renewing(stream, reservation)
-    written, sha256 = storage.put_stream(key, stream, limit=size)
+    intake = _Intake(stream, reservation)
+    written, sha256 = storage.put_stream(key, intake, limit=size)
     if written != size:
         storage.delete(key)
         raise ApplicationError(f"Expected {size} bytes, received {written}.", code="INCOMPLETE_UPLOAD")
-    return StoredBytes(key, written, sha256)
+    return StoredBytes(key, written, sha256, head=intake.head)
 
 
 def target_check(*, user, folder: Node, name: str, policy: str) -> str:

@@ -432,6 +432,26 @@ def delete(key: str) -> None:
         logger.warning("could not delete %s", key, exc_info=True)
 
 
+# An object this large is deleted on a thread of the process instead of in the request:
+# freeing a freshly written 1 GiB file (an upload of content stored before, dropped at its
+# commit) took about 0.5 s, which the client need not wait for. As best effort as
+# `delete`: one a stopped process never got to is an orphan `gc_blobs` collects.
+DELETE_APART_MIN = 128 * 1024 * 1024
+_deleters: ThreadPoolExecutor | None = None
+_deleters_lock = threading.Lock()
+
+
+def delete_soon(key: str, *, size: int) -> None:
+    global _deleters
+    if size < DELETE_APART_MIN:
+        delete(key)
+        return
+    with _deleters_lock:
+        if _deleters is None:  # made on first use: after a server's fork
+            _deleters = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delete")
+    _deleters.submit(delete, key)
+
+
 def exists(key: str) -> bool:
     if not is_s3():
         return _storage().exists(key)

@@ -21,7 +21,7 @@ from storage_site.core.exceptions import ApplicationError, FileTooLarge, QuotaEx
 
 from ..services.blobs import blob_key_new
 from . import parts
-from .intake import StoredBytes, upload_quota
+from .intake import HEAD_BYTES, StoredBytes, upload_quota
 
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class StorageUploadHandler(FileUploadHandler):
         self.stored: StoredBytes | None = None
         self.body_length: int | None = None
         self.cut_short = False
+        self.head: bytes | None = None
         self.reservation = reservation  # its lease is renewed while the bytes flow
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
@@ -102,6 +103,8 @@ class StorageUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data, start):
         if self.writer is not None:
+            if start == 0:
+                self.head = raw_data[:HEAD_BYTES]  # what previews tell a kind from (intake.StoredBytes)
             self.writer.write(raw_data)
         if self.reservation is not None:
             self.reservation.renew()
@@ -111,7 +114,7 @@ class StorageUploadHandler(FileUploadHandler):
         if self.writer is None:
             return None
         size, sha256 = self.writer.close()
-        self.stored = StoredBytes(self.writer.key, size, sha256)
+        self.stored = StoredBytes(self.writer.key, size, sha256, head=self.head)
         self.writer = None
         return StoredUpload(stored=self.stored, name=self.file_name, content_type=self.content_type)
 

@@ -228,6 +228,20 @@ def test_photo_sent_as_octet_stream_is_sniffed(auth_client):
     assert info(auth_client, file["id"])["status"] == "ready"
 
 
+def test_opaque_upload_is_unsupported_without_a_task_and_a_sniffable_one_is_queued(auth_client, monkeypatch):
+    """Content declared as octet-stream: its first bytes, seen by the upload, decide. Bytes
+    of no known kind are unsupported at once (no task); a PNG's magic still queues one."""
+    from previews import services
+
+    queued = []
+    monkeypatch.setattr(services, "preview_enqueue", lambda *, blob_id: queued.append(blob_id))
+    opaque = upload(auth_client, "backup.bin", b"\x00\x01opaque bytes" * 100, content_type="application/octet-stream")
+    assert info(auth_client, opaque["id"])["status"] == "unsupported"
+    assert queued == []
+    upload(auth_client, "photo.bin", samples.png(), content_type="application/octet-stream")
+    assert len(queued) == 1
+
+
 def test_pending_preview_answers_202(auth_client, monkeypatch, settings):
     from previews import services
 

@@ -73,6 +73,12 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def ratio_text(ratio: float) -> str:
+    """A ratio for the report, with three significant digits: two decimals would show
+    0.997× as a 1.00× that fails a ≥ 1.0× target."""
+    return f"{ratio:#.3g}×"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from .common import BUCKET, MIB, TARGETS, log
+from .common import BUCKET, MIB, TARGETS, log, ratio_text
 from .procs import RssSampler
 from .stack import Stack, run_task
 from .transfer import make_source
@@ -221,7 +221,7 @@ def nextcloud_rows(nc: dict, add, verdict) -> None:
             ratio = nc["ratios"][f"{kind} {direction}"]
             passed = ratio >= TARGETS["nextcloud_ratio"]
             add(f"{label}; rclone /dav/ {runs[f'rclone_{direction}']['mib_s']}", runs[f"nextcloudcmd_{direction}"]
-                ["mib_s"], bound, f"{ratio:.2f}× {verdict(passed)}", key, passed)
+                ["mib_s"], bound, f"{ratio_text(ratio)} {verdict(passed)}", key, passed)
     same = all(nc["identical"].values()) and bool(nc["identical"])
     add("  every file synced down by either client equals the source", "yes" if same else "NO", "yes",
         verdict(same), "nextcloud_identical", same)

@@ -10,7 +10,7 @@ import psycopg
 
 from storage_site.testing.seaweedfs import weed_binary
 
-from .common import PG_ADMIN, ROOT, TARGETS
+from .common import PG_ADMIN, ROOT, TARGETS, ratio_text
 from .nextcloud import nextcloud_rows
 from .stack import Stack
 from .webdav import webdav_figures
@@ -77,7 +77,7 @@ def figures(results: dict) -> list[dict]:
             ratio = med[kind] / med[base]
             passed = ratio >= TARGETS[target]
             add(f"API {label} (MiB/s, {reps})", med[kind], f"≥ {TARGETS[target]}× {base.replace('_', ' ')}",
-                f"{ratio:.2f}× {verdict(passed)}", f"{kind}_mib_s", passed)
+                f"{ratio_text(ratio)} {verdict(passed)}", f"{kind}_mib_s", passed)
             results.setdefault("ratios", {})[kind] = round(ratio, 3)
         cpu = tr.get("median_cpu_s")
         if cpu:
@@ -160,7 +160,7 @@ def figures(results: dict) -> list[dict]:
         for kind, ratio in (("upload", pr["upload_ratio"]), ("download", pr["download_ratio"])):
             passed = ratio >= TARGETS["peer_ratio"]
             add(f"Stratus on local storage, API {kind} (MiB/s)", med[f"api_{kind}"],
-                f"≥ {TARGETS['peer_ratio']}× copyparty", f"{ratio:.2f}× {verdict(passed)}", f"peer_{kind}_ratio",
+                f"≥ {TARGETS['peer_ratio']}× copyparty", f"{ratio_text(ratio)} {verdict(passed)}", f"peer_{kind}_ratio",
                 passed)
         passed = pr["worker_peak_rss_mib"] < TARGETS["worker_rss_mib"]
         add("  peak RSS of the handling worker, local storage (MiB)", pr["worker_peak_rss_mib"],
@@ -241,7 +241,7 @@ def _chunked_rows(ch: dict, add, verdict) -> None:
             passed = row["ratio"] <= TARGETS[target]
             rounds = " / ".join(f"{ratio:.2f}×" for ratio in row["round_ratios"])
             add(f"{label}: init → file visible (s, {reps}; {row['median_mib_s']} MiB/s; rounds {rounds})",
-                row["median_s"], bound, f"{row['ratio']:.2f}× {verdict(passed)}", f"{kind}_upload_s", passed)
+                row["median_s"], bound, f"{ratio_text(row['ratio'])} {verdict(passed)}", f"{kind}_upload_s", passed)
         add(f"  init / parts / complete → visible (s; assembled by the {' and the '.join(row['assembled_by'])})",
             f"{row['median_init_s']} / {row['median_chunks_s']} / {row['median_complete_s']}", "diagnostic")
         add("  one part request p50: whole / after its last byte (ms)",
@@ -282,13 +282,13 @@ def _direct_rows(row: dict, label: str, bound: str, mib: int, reps: str, add, ve
     passed = row["parts_ratio"] <= TARGETS["direct_time_ratio"]
     rounds = " / ".join(f"{ratio:.2f}×" for ratio in row["round_parts_ratios"])
     add(f"{label}: the parts, first sent → last stored (s, {reps}; rounds {rounds})", row["median_chunks_s"],
-        bound, f"{row['parts_ratio']:.2f}× {verdict(passed)}", "direct_parts_s", passed)
+        bound, f"{ratio_text(row['parts_ratio'])} {verdict(passed)}", "direct_parts_s", passed)
     per_gib = round(row["median_complete_s"] * 1024 / mib, 3)
     passed = per_gib <= TARGETS["direct_complete_s_per_gib"]
     add(f"  complete → file visible per GiB (s, {reps}; the verification read and the commit)", per_gib,
         f"≤ {TARGETS['direct_complete_s_per_gib']}", verdict(passed), "direct_complete_s_per_gib", passed)
     add(f"  init → file visible (s; {row['median_mib_s']} MiB/s)", row["median_s"],
-        f"info ({row['ratio']:.2f}× boto3 upload_file)", "", "direct_upload_s")
+        f"info ({ratio_text(row['ratio'])} boto3 upload_file)", "", "direct_upload_s")
 
 
 def _plans_md(title: str, plans: list[dict]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from .common import MIB, TARGETS, log, percentile, summary_ms
+from .common import MIB, TARGETS, log, percentile, ratio_text, summary_ms
 from .peer import peer_forget
 from .procs import RssSampler
 from .stack import Copyparty, Gunicorn, Stack, run_task
@@ -245,7 +245,7 @@ def webdav_figures(wd: dict, add, verdict) -> None:
             pair = (f"{mib[f'stratus_{kind}_{way}']} / {mib[f'copyparty_{kind}_{way}']} MiB/s" if kind == "big" else
                     f"{files[f'stratus_{kind}_{way}']} / {files[f'copyparty_{kind}_{way}']} files/s")
             add(f"{label} {verb}: /dav/ / copyparty WebDAV, local storage", pair,
-                f"≥ {TARGETS['dav_ratio']}× copyparty", f"{ratio:.2f}× {verdict(passed)}", f"dav_{kind}_{way}_ratio",
+                f"≥ {TARGETS['dav_ratio']}× copyparty", f"{ratio_text(ratio)} {verdict(passed)}", f"dav_{kind}_{way}_ratio",
                 passed)
     passed = wd["stratus_peak_rss_mib"] < TARGETS["worker_rss_mib"]
     add(f"  peak RSS of a Stratus worker under rclone (MiB; copyparty's {wd['copyparty_peak_rss_mib']})",

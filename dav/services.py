@@ -39,7 +39,8 @@ class _QuotaMetered:
 
 def dav_file_store(*, user, folder: Node, name: str, node: Node | None, stream, size: int | None,
                    content_type: str | None) -> Node:
-    """Store a request body: a new file `name` in `folder`, or a new version of `node`.
+    """Store a request body: a new file `name` in `folder`, or a new version of `node`
+    (the provider looked the name up: None means it found no entry there).
     `size` is the Content-Length, None for a chunked body. A body that ends early, or
     goes over quota, keeps nothing and holds nothing."""
     if size is not None:
@@ -48,7 +49,7 @@ def dav_file_store(*, user, folder: Node, name: str, node: Node | None, stream, 
         if node is not None:
             return uploads.version_upload(user=user, node=node, stream=stream, size=size, content_type=content_type)
         return uploads.file_upload(user=user, folder=folder, name=name, stream=stream, size=size,
-                                   content_type=content_type)
+                                   content_type=content_type, name_seen_free=True)
     with quota_held(user=user, size=0) as reservation:
         key = blob_key_new()
         written, sha256 = storage.put_stream(key, _QuotaMetered(stream, reservation))
@@ -57,7 +58,8 @@ def dav_file_store(*, user, folder: Node, name: str, node: Node | None, stream, 
             return uploads.file_commit(user=user, folder=None, name=node.name, stored=stored, target=node,
                                        mime_type=uploads.mime_for(node.name, content_type), reservation=reservation)
         return uploads.stored_upload_commit(user=user, folder=folder, name=name, stored=stored,
-                                            content_type=content_type, reservation=reservation)
+                                            content_type=content_type, reservation=reservation,
+                                            name_seen_free=True)
 
 
 # --- dead properties ---------------------------------------------------------------

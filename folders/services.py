@@ -166,21 +166,29 @@ def _journal_append(owner_id: int, rows: list[Change]) -> None:
     On PostgreSQL writers of one journal take turns from before the read (a lock held
     to the commit): the same wait, but the second then reads the first's number and
     its insert goes through; 4 parallel uploads by one user had 7 inserts in 10 fail
-    and be tried again."""
+    and be tried again. Under that lock no insert can fail on the index, so there is
+    no savepoint to roll back to (two statements less per write)."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=False):  # the lock lasts until the outermost commit
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [JOURNAL_LOCK_SPACE, owner_id])
+            _journal_number(owner_id, rows)
+        return
     for attempt in range(JOURNAL_APPEND_TRIES):
         try:
             with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [JOURNAL_LOCK_SPACE, owner_id])
-                top = Change.objects.filter(owner_id=owner_id).aggregate(top=Max("seq"))["top"] or 0
-                for offset, row in enumerate(rows, start=1):
-                    row.seq = top + offset
-                Change.objects.bulk_create(rows)
+                _journal_number(owner_id, rows)
             return
         except IntegrityError:
             if attempt + 1 == JOURNAL_APPEND_TRIES:
                 raise
+
+
+def _journal_number(owner_id: int, rows: list[Change]) -> None:
+    top = Change.objects.filter(owner_id=owner_id).aggregate(top=Max("seq"))["top"] or 0
+    for offset, row in enumerate(rows, start=1):
+        row.seq = top + offset
+    Change.objects.bulk_create(rows)
 
 
 # --- writes -----------------------------------------------------------------------

@@ -56,6 +56,36 @@ def test_overwrite_is_a_new_version_and_equal_content_is_stored_once(dav, auth_c
     assert usage(auth_client)["used"] == 5 + 5 + 7  # every version and copy counts
 
 
+def test_a_put_of_a_name_taken_after_it_was_looked_up_is_a_new_version(dav, auth_client, monkeypatch):
+    """A parallel PUT creates the name between this PUT's lookup (no entry) and its commit:
+    the file gets a new version, as if the lookup had found it, not a conflict."""
+    assert dav.put("/dav/race.txt", b"first").status == 201
+    from dav import selectors
+
+    real = selectors.nodes_along
+    monkeypatch.setattr(selectors, "nodes_along", lambda **kw: real(**kw)[:len(kw["names"]) - 1])  # "not there"
+    assert dav.put("/dav/race.txt", b"second!").status == 201
+    monkeypatch.undo()
+
+    node = _listed(auth_client)["race.txt"]
+    versions = auth_client.get(f"/api/files/{node['id']}/versions").json()["data"]
+    assert sorted(v["size"] for v in versions) == [5, 7]
+    assert dav.get("/dav/race.txt").body == b"second!"
+    assert usage(auth_client)["used"] == 5 + 7
+
+
+def test_a_put_of_a_new_small_file_costs_few_statements(dav):
+    """Sign-in, lookups, the file with its version, journal entry and quota, the preview
+    request: a client sends thousands of these."""
+    dav.mkcol("/dav/many")
+    dav.put("/dav/many/first.bin", b"\x00" * 10240)  # the first sign-in of an app password records its use
+    with CaptureQueriesContext(connection) as queries:
+        assert dav.put("/dav/many/second.bin", bytes(range(256)) * 40).status == 201
+    # 4 of them are the storage check, a worker's task that tests run at once; SQLite has a
+    # savepoint where PostgreSQL locks the journal
+    assert len(queries) <= {"postgresql": 24, "sqlite": 25}[connection.vendor], "\n".join(q["sql"][:80] for q in queries)
+
+
 def test_range_and_conditional_get(dav):
     dav.put("/dav/r.bin", bytes(range(256)) * 4)
     part = dav.get("/dav/r.bin", HTTP_RANGE="bytes=10-19")

@@ -21,14 +21,17 @@ from .intake import StoredBytes, bytes_store, category_for, mime_for, target_che
 def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mime_type: str,
                 reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION,
                 target: Node | None = None, metadata: dict | None = None, created_by=None,
-                keep_on_failure: bool = False, upload_id: int | None = None, source: str = "") -> Node:
+                keep_on_failure: bool = False, upload_id: int | None = None, source: str = "",
+                name_seen_free: bool = False) -> Node:
     """Record stored bytes as a file in `folder`, or as a new version of `target`.
     `user` pays the quota; `created_by` (default `user`) is who uploaded, which
     differs for a member uploading into a group's folder. Every upload path ends
     here. On any failure the stored object is deleted, unless `keep_on_failure`
     (the upload engine keeps what it assembled, to try again). `upload_id` and `source`
     (the upload session and its door, when the file comes from one) travel with
-    `file_committed`, so receivers need not look for the session."""
+    `file_committed`, so receivers need not look for the session. `name_seen_free`: the
+    caller has just found no entry `name` in `folder` (a WebDAV PUT of a new name), so
+    the file is inserted without asking first; a name taken meanwhile is still versioned."""
     try:
         if stored.size > reservation.held:
             reservation.grow(stored.size - reservation.held)
@@ -36,12 +39,18 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
             blob, created = blob_acquire(sha256=stored.sha256, size=stored.size, storage_key=stored.key)
             if not created:  # the content was stored before: drop this copy
                 transaction.on_commit(lambda: storage.delete_soon(stored.key, size=stored.size))
-            node = target or _file_node_for(folder=folder, name=name, policy=policy)
+            node = target or (None if name_seen_free else _file_node_for(folder=folder, name=name, policy=policy))
             if node is None:
-                node = tree.node_insert(parent=folder, name=name, kind=NodeKind.FILE, policy=policy,
-                                        size=stored.size, mime_type=mime_type,
-                                        category=category_for(mime_type, name), version=1, sha256=stored.sha256,
-                                        metadata=metadata or {})
+                try:
+                    node = tree.node_insert(parent=folder, name=name, kind=NodeKind.FILE, policy=policy,
+                                            size=stored.size, mime_type=mime_type,
+                                            category=category_for(mime_type, name), version=1,
+                                            sha256=stored.sha256, metadata=metadata or {})
+                except NameConflict:  # taken since the caller looked (the insert's own savepoint undid it)
+                    node = _file_node_for(folder=folder, name=name, policy=policy) if name_seen_free else None
+                    if node is None:
+                        raise
+                    node = _new_version(node, stored=stored, mime_type=mime_type, metadata=metadata)
             else:
                 node = _new_version(node, stored=stored, mime_type=mime_type, metadata=metadata)
             FileVersion.objects.create(node=node, number=node.version, blob=blob, size=stored.size,
@@ -86,24 +95,27 @@ def _file_node_for(*, folder: Node, name: str, policy: str) -> Node | None:
 
 
 def file_upload(*, user, folder: Node, name: str, stream, size: int, content_type: str | None = None,
-                policy: str = tree.ConflictPolicy.VERSION, metadata: dict | None = None, created_by=None) -> Node:
-    """Upload a whole file from a readable stream of known size."""
+                policy: str = tree.ConflictPolicy.VERSION, metadata: dict | None = None, created_by=None,
+                name_seen_free: bool = False) -> Node:
+    """Upload a whole file from a readable stream of known size (`name_seen_free`: as
+    `file_commit`'s)."""
     name = target_check(user=user, folder=folder, name=name, policy=policy)
     with upload_quota(user=user, size=size) as reservation:
         stored = bytes_store(stream=stream, size=size, reservation=reservation)
         return file_commit(user=user, folder=folder, name=name, stored=stored, reservation=reservation,
                            mime_type=mime_for(name, content_type), policy=policy, metadata=metadata,
-                           created_by=created_by)
+                           created_by=created_by, name_seen_free=name_seen_free)
 
 
 def stored_upload_commit(*, user, folder: Node, name: str, stored: StoredBytes, content_type: str | None,
-                         reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION) -> Node:
+                         reservation: Reservation, policy: str = tree.ConflictPolicy.VERSION,
+                         name_seen_free: bool = False) -> Node:
     """Make a file of bytes that were streamed to storage while the request was read.
     Until `file_commit` takes them, the bytes are the caller's to drop on a failure
     (`http.file_received` does)."""
     name = target_check(user=user, folder=folder, name=name, policy=policy)
     return file_commit(user=user, folder=folder, name=name, stored=stored, reservation=reservation,
-                       mime_type=mime_for(name, content_type), policy=policy)
+                       mime_type=mime_for(name, content_type), policy=policy, name_seen_free=name_seen_free)
 
 
 def version_upload(*, user, node: Node, stream, size: int, content_type: str | None = None,

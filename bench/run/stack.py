@@ -197,8 +197,9 @@ def broker_clear(url: str) -> dict:
         client.close()
 
 
-def pg_admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+def pg_admin(sql: str, *, dbname: str = "postgres") -> None:
+    """One statement as the PostgreSQL superuser, outside a transaction (CREATE DATABASE, ANALYZE)."""
+    with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={dbname}"), autocommit=True) as conn:
         conn.execute(sql)
 
 

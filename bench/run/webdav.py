@@ -9,13 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import psycopg
 import requests
 
 from .common import DB_NAME, MIB, TARGETS, log, percentile, ratio_text, summary_ms
 from .peer import peer_forget
 from .procs import RssSampler
-from .stack import Copyparty, Gunicorn, Stack, run_task
+from .stack import Copyparty, Gunicorn, Stack, pg_admin, run_task
 from .transfer import make_source
 
 USER = "bench-dav"
@@ -104,12 +103,11 @@ def _transfer(env: dict, remote: str, pid: int, kind: str, way: str, name: str, 
 
 def _analyze() -> None:
     """The statistics autovacuum keeps on a live server, brought up to date (untimed) before
-    each Stratus transfer: this machine's PostgreSQL runs with autovacuum off, and a table
-    never analysed gets plans that read every entry of the user for each path looked up
-    (at 5,700 entries, PostgreSQL's CPU per file of a tree upload: 12 ms without them, 6 ms with)."""
-    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={DB_NAME} connect_timeout=5",
-                         autocommit=True) as conn:
-        conn.execute("ANALYZE")
+    each Stratus transfer: the bench's PostgreSQL may run with autovacuum off (CI's does),
+    and a table never analysed gets plans that read every entry of the user for each path
+    looked up (at 5,700 entries, PostgreSQL's CPU per file of a tree upload: 12 ms without
+    them, 6 ms with)."""
+    pg_admin("ANALYZE", dbname=DB_NAME)
 
 
 def webdav(stack: "Stack", cfg: dict, deadline: float) -> dict:

@@ -47,8 +47,8 @@ def file_commit(*, user, folder: Node | None, name: str, stored: StoredBytes, mi
                                             category=category_for(mime_type, name), version=1,
                                             sha256=stored.sha256, metadata=metadata or {})
                 except NameConflict:  # taken since the caller looked (the insert's own savepoint undid it)
-                    node = _file_node_for(folder=folder, name=name, policy=policy) if name_seen_free else None
-                    if node is None:
+                    node = name_seen_free and _file_node_for(folder=folder, name=name, policy=policy)
+                    if not node:
                         raise
                     node = _new_version(node, stored=stored, mime_type=mime_type, metadata=metadata)
             else:
